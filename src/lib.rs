@@ -1,1 +1,21 @@
+//! registrar: a native Netflix Eureka client with a C ABI.
+//!
+//! A service registers its instance, keeps it alive with heartbeats from a background thread,
+//! and deregisters on shutdown. Data flows one way:
+//!
+//! - [`config`]: `REGISTRY_*` settings, defaults and validation
+//! - [`instance`]: the instance model and its registration JSON
+//! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
+//! - [`agent`]: the lifecycle state machine and its background thread
+//! - [`ffi`]: the C boundary (`registrar_*` functions; the only `unsafe` code)
+//!
+//! The C header `include/registrar.h` is generated from [`ffi`] by `build.rs`.
 
+pub mod agent;
+pub mod config;
+pub mod error;
+pub mod eureka;
+pub mod ffi;
+pub mod instance;
+
+pub use error::{Error, Result};

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds, starts and stops the real Eureka server the tests run against
+# (tests/eureka-server: Spring Cloud Netflix Eureka Server with fast test settings).
+#
+#   scripts/test-eureka.sh jar                 build the jar once (cached by source hash); print its path
+#   scripts/test-eureka.sh start DIR [--auth] [--port N]
+#                                              start a server on a free loopback port (or N), wait
+#                                              until GET /eureka/apps answers, print its service URL.
+#                                              DIR receives pid, port, url, log. --auth requires
+#                                              basic auth (user registrar, password from
+#                                              REGISTRAR_TEST_PASSWORD, default s3cret-pw).
+#   scripts/test-eureka.sh stop DIR            stop the server started in DIR (no-op if none)
+#
+# The server's output goes to DIR/log, never to our stdout/stderr, so a stray server cannot
+# hold a CI pipe open.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+project="$root/tests/eureka-server"
+cache="${REGISTRAR_CACHE_DIR:-$root/.cache}"
+
+jar() {
+  local hash
+  hash=$(cat "$project/pom.xml" $(find "$project/src" -type f | sort) | sha256sum | cut -c1-16)
+  local jar="$cache/eureka-server-$hash.jar"
+  if [ ! -f "$jar" ]; then
+    mkdir -p "$cache"
+    echo "building the test Eureka server (Maven, once)..." >&2
+    (cd "$project" && mvn -q -B -DskipTests package >&2)
+    cp "$project/target/eureka-server.jar" "$jar.tmp" && mv "$jar.tmp" "$jar"
+  fi
+  echo "$jar"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start() {
+  local dir=$1; shift
+  local auth=false port=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --auth) auth=true ;;
+      --port) port=$2; shift ;;
+      *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  mkdir -p "$dir"
+  local jarfile; jarfile=$(jar)
+  [ -n "$port" ] || port=$(free_port)
+  # Small heap, quick JIT and serial GC: a test registry, started often, on a 2-core machine.
+  setsid java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k \
+    -jar "$jarfile" --server.port="$port" --server.address=127.0.0.1 \
+    --registrar.test.auth="$auth" \
+    --spring.security.user.name=registrar \
+    --spring.security.user.password="${REGISTRAR_TEST_PASSWORD:-s3cret-pw}" \
+    </dev/null >"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  echo "$port" >"$dir/port"
+  local url="http://127.0.0.1:$port/eureka/"
+  echo "$url" >"$dir/url"
+  local creds=()
+  $auth && creds=(-u "registrar:${REGISTRAR_TEST_PASSWORD:-s3cret-pw}")
+  for _ in $(seq 1 600); do
+    if curl -fsS -o /dev/null "${creds[@]}" -H 'Accept: application/json' "${url}apps" 2>/dev/null; then
+      echo "$url"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+      echo "the test Eureka server exited during start-up; its log:" >&2
+      tail -30 "$dir/log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "the test Eureka server did not answer within 60 s; log in $dir/log" >&2
+  stop "$dir"
+  return 1
+}
+
+stop() {
+  local dir=$1
+  [ -f "$dir/pid" ] || return 0
+  local pid; pid=$(cat "$dir/pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/pid"
+}
+
+cmd=${1:-}; shift || true
+case $cmd in
+  jar) jar ;;
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  *) echo "usage: $0 jar | start DIR [--auth] [--port N] | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,256 @@
+//! One blocking HTTP client per registrar client, shared by every request it makes
+//! (keep-alive: heartbeats reuse one connection), with failover across service URLs.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
+
+use super::{encode_segment, Heartbeat};
+use crate::config::{Config, ServiceUrl};
+use crate::error::{Error, Result};
+use crate::instance::InstanceStatus;
+
+/// Longest server reason quoted in an error message.
+const MAX_REASON_CHARS: usize = 300;
+
+pub struct EurekaHttp {
+    client: Client,
+    servers: Vec<ServiceUrl>,
+    /// Index of the server that answered last; requests start there (sticky failover).
+    preferred: AtomicUsize,
+    timeout: Duration,
+}
+
+/// Resolves host names on reqwest's own runtime thread instead of a blocking-pool thread, so a
+/// client costs exactly one extra thread. A registrar client makes one request at a time, so
+/// blocking that runtime thread during a lookup delays nothing else.
+struct InlineResolver;
+
+impl reqwest::dns::Resolve for InlineResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let result = (name.as_str(), 0)
+            .to_socket_addrs()
+            .map(|addrs| {
+                Box::new(addrs.collect::<Vec<SocketAddr>>().into_iter()) as reqwest::dns::Addrs
+            })
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl EurekaHttp {
+    pub fn new(config: &Config) -> Result<EurekaHttp> {
+        let client = Client::builder()
+            .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            // Eureka traffic goes straight to the configured servers, as with the Java client;
+            // a process-wide HTTP_PROXY meant for outbound web traffic must not capture it.
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(InlineResolver))
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot create the HTTP client: {e}")))?;
+        Ok(EurekaHttp {
+            client,
+            servers: config.service_urls.clone(),
+            preferred: AtomicUsize::new(0),
+            timeout: config.timeout,
+        })
+    }
+
+    /// `POST apps/{APP}` with the instance JSON. Eureka answers 204.
+    pub fn register(&self, app: &str, body: &[u8], deadline: Option<Instant>) -> Result<()> {
+        let path = format!("apps/{}", encode_segment(app));
+        self.send(Method::POST, &path, Some(body), deadline)
+            .map(|_| ())
+    }
+
+    /// `PUT apps/{APP}/{ID}?status=..&lastDirtyTimestamp=..`. 200 renews, 404 asks us to register.
+    pub fn heartbeat(
+        &self,
+        app: &str,
+        instance_id: &str,
+        status: InstanceStatus,
+        last_dirty_timestamp: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Heartbeat> {
+        let path = format!(
+            "apps/{}/{}?status={}&lastDirtyTimestamp={last_dirty_timestamp}",
+            encode_segment(app),
+            encode_segment(instance_id),
+            status.as_str()
+        );
+        match self.send(Method::PUT, &path, None, deadline) {
+            Ok(_) => Ok(Heartbeat::Renewed),
+            Err(Error::NotFound(_)) => Ok(Heartbeat::NotRegistered),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE apps/{APP}/{ID}`. 200; 404 means it is already gone, which is what we want.
+    pub fn deregister(
+        &self,
+        app: &str,
+        instance_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let path = format!(
+            "apps/{}/{}",
+            encode_segment(app),
+            encode_segment(instance_id)
+        );
+        match self.send(Method::DELETE, &path, None, deadline) {
+            Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends one request, trying each server once starting with the last one that answered.
+    /// Transport errors and timeouts move on to the next server; an HTTP answer is final.
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u8>> {
+        let first = self.preferred.load(Ordering::Relaxed) % self.servers.len();
+        let mut last_error = None;
+        for offset in 0..self.servers.len() {
+            let index = (first + offset) % self.servers.len();
+            let server = &self.servers[index];
+            let timeout = match deadline {
+                None => self.timeout,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(last_error.unwrap_or_else(|| {
+                            Error::Timeout(format!(
+                                "{method} {}{path}: no time left before the deadline",
+                                server.base
+                            ))
+                        }));
+                    }
+                    left.min(self.timeout)
+                }
+            };
+            let url = format!("{}{path}", server.base);
+            let mut request: RequestBuilder = self
+                .client
+                .request(method.clone(), &url)
+                .timeout(timeout)
+                .header(ACCEPT, HeaderValue::from_static("application/json"));
+            if let Some(creds) = &server.credentials {
+                request = request.basic_auth(&creds.user, Some(&creds.password));
+            }
+            if let Some(body) = body {
+                request = request
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(body.to_vec());
+            }
+            match request.send() {
+                Ok(response) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    let status = response.status().as_u16();
+                    // Read the whole body so the connection goes back to the pool for reuse.
+                    let bytes = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+                    return classify(&method, &url, status, bytes, server.credentials.is_some());
+                }
+                Err(e) => last_error = Some(transport_error(&method, &url, &e)),
+            }
+        }
+        Err(last_error.expect("at least one service URL is configured"))
+    }
+}
+
+fn classify(
+    method: &Method,
+    url: &str,
+    status: u16,
+    body: Vec<u8>,
+    sent_credentials: bool,
+) -> Result<Vec<u8>> {
+    match status {
+        200..=299 => Ok(body),
+        401 | 403 if sent_credentials => Err(Error::Unauthorized(format!(
+            "{method} {url}: the registry refused the credentials of REGISTRY_USER/REGISTRY_PASSWORD (HTTP {status})"
+        ))),
+        401 | 403 => Err(Error::Unauthorized(format!(
+            "{method} {url}: the registry requires credentials (HTTP {status}); set REGISTRY_USER and REGISTRY_PASSWORD"
+        ))),
+        404 => Err(Error::NotFound(format!("{method} {url}: HTTP 404"))),
+        _ => Err(Error::Rejected { status, message: format!("{method} {url}: {}", reason(&body)) }),
+    }
+}
+
+/// The server's reason as plain text: error bodies are never JSON-parsed (400s are plain text,
+/// proxies send HTML), only trimmed and shortened.
+fn reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+fn transport_error(method: &Method, url: &str, error: &reqwest::Error) -> Error {
+    // The innermost cause ("Connection refused (os error 111)") is what a person needs.
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if error.is_timeout() {
+        Error::Timeout(format!("{method} {url}: no answer within the timeout"))
+    } else {
+        Error::Transport(format!("{method} {url}: {cause}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_quoted_as_text() {
+        assert_eq!(reason(b""), "(empty body)");
+        assert_eq!(reason(b"  bad\n request  "), "bad request");
+        let long = vec![b'x'; 1000];
+        assert_eq!(reason(&long).len(), MAX_REASON_CHARS + 3);
+    }
+
+    #[test]
+    fn status_codes_map_to_errors() {
+        let m = Method::PUT;
+        assert!(classify(&m, "u", 200, vec![], false).is_ok());
+        assert!(classify(&m, "u", 204, vec![], false).is_ok());
+        assert!(matches!(
+            classify(&m, "u", 404, vec![], false),
+            Err(Error::NotFound(_))
+        ));
+        let e = classify(&m, "u", 401, vec![], true).unwrap_err();
+        assert!(
+            matches!(e, Error::Unauthorized(_))
+                && e.to_string().contains("refused the credentials")
+        );
+        let e = classify(&m, "u", 401, vec![], false).unwrap_err();
+        assert!(e.to_string().contains("set REGISTRY_USER"));
+        let e = classify(&m, "u", 400, b"cannot parse".to_vec(), false).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Rejected {
+                status: 400,
+                message: "PUT u: cannot parse".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! `registrar_client`: one registered instance and its background thread.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::strings::{copy_out, input, optional_input};
+use super::{guard, out_ptr, reference, registrar_config, registrar_status, FfiError};
+use crate::agent::{Agent, LogLevel, Phase};
+use crate::config::Config;
+use crate::error::Error;
+use crate::instance::InstanceStatus;
+
+/// A registration with a Eureka registry, kept alive by a background thread.
+///
+/// Thread-safety: every function may be called on the same client from any number of threads
+/// at once, except `registrar_client_free`, which must not race any other call on it.
+///
+/// fork(): a client belongs to the process that created it. In a child process every call
+/// returns REGISTRAR_ERR_FORKED and `registrar_client_free` only releases memory (the parent's
+/// thread and connections are not touched). Create clients after forking.
+pub struct registrar_client {
+    agent: Agent,
+    /// The process that created the client (see fork above).
+    pid: u32,
+}
+
+/// The status of an instance in the registry.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum registrar_instance_status {
+    REGISTRAR_INSTANCE_UNKNOWN = 0,
+    /// Ready to receive traffic.
+    REGISTRAR_INSTANCE_UP = 1,
+    /// Not able to serve (set on shutdown).
+    REGISTRAR_INSTANCE_DOWN = 2,
+    /// Starting up; the status a client registers with until told otherwise.
+    REGISTRAR_INSTANCE_STARTING = 3,
+    /// Taken out of traffic on purpose.
+    REGISTRAR_INSTANCE_OUT_OF_SERVICE = 4,
+}
+
+/// Where a client is in its lifecycle.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum registrar_client_state {
+    /// Created; `registrar_client_start` not called yet.
+    REGISTRAR_STATE_NOT_STARTED = 0,
+    /// Started; the registry has not (or no longer) accepted the registration. Retrying.
+    REGISTRAR_STATE_REGISTERING = 1,
+    /// The registry holds the instance; heartbeats are running.
+    REGISTRAR_STATE_REGISTERED = 2,
+    /// Stopped: deregistered (or gave up within the stop timeout); nothing more is sent.
+    REGISTRAR_STATE_STOPPED = 3,
+}
+
+/// Severity of a log message.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum registrar_log_level {
+    REGISTRAR_LOG_ERROR = 0,
+    REGISTRAR_LOG_WARN = 1,
+    REGISTRAR_LOG_INFO = 2,
+    REGISTRAR_LOG_DEBUG = 3,
+}
+
+/// A snapshot of a client, filled by `registrar_client_get_info`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy)]
+pub struct registrar_client_info {
+    pub state: registrar_client_state,
+    /// The status this process wants the registry to show.
+    pub status: registrar_instance_status,
+    /// The status code of the background thread's most recent failure, REGISTRAR_OK if the
+    /// last request succeeded. Its message: `registrar_client_last_error`.
+    pub last_error: registrar_status,
+    /// Registrations (POST) the registry accepted.
+    pub registrations: u64,
+    /// Heartbeats (PUT) the registry accepted.
+    pub heartbeats: u64,
+    /// Requests that failed (unreachable, timeout, rejected).
+    pub failed_requests: u64,
+}
+
+/// Receives log messages: `user_data` as given, a `registrar_log_level`, and a NUL-terminated
+/// UTF-8 message valid only during the call. Called on the client's background thread (never
+/// after `registrar_client_stop` returns). It must return quickly and must not call
+/// `registrar_client_free`; it may call `registrar_client_stop`, which then only requests the
+/// stop and returns at once.
+pub type registrar_log_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
+
+/// Releases `user_data`; called exactly once, after the last call of the log callback.
+pub type registrar_free_callback = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// Borrows a client, refusing NULL and handles inherited through fork().
+///
+/// # Safety
+/// `client` must be NULL or a live client from `registrar_client_new`.
+unsafe fn client_ref<'a>(
+    client: *const registrar_client,
+) -> Result<&'a registrar_client, FfiError> {
+    let client = reference(client, "client")?;
+    if client.pid != std::process::id() {
+        return Err(Error::Forked.into());
+    }
+    Ok(client)
+}
+
+/// Validates the config and creates a client (and its HTTP client) without sending anything.
+/// Writes `*out` only on success; free it with `registrar_client_free`. The config is only
+/// read during the call.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG (the message names the
+/// setting and what is wrong; passwords never appear), REGISTRAR_ERR_TRANSPORT (the HTTP
+/// client could not be created).
+#[no_mangle]
+pub extern "C" fn registrar_client_new(
+    config: *const registrar_config,
+    out: *mut *mut registrar_client,
+) -> registrar_status {
+    guard("registrar_client_new", || {
+        // SAFETY: NULL or a live config, per the documented contract.
+        let config = unsafe { reference(config, "config") }?;
+        let out = out_ptr(out, "out")?;
+        let agent = Agent::new(Config::from_settings(&config.settings)?)?;
+        let client = Box::new(registrar_client {
+            agent,
+            pid: std::process::id(),
+        });
+        // SAFETY: out was checked non-null.
+        unsafe { *out = Box::into_raw(client) };
+        Ok(())
+    })
+}
+
+/// Sends the client's log messages of `max_level` or more severe to `callback` (NULL removes
+/// the current one; its `free_user_data` is then called). The library logs nothing unless
+/// asked. Failures are logged once per distinct problem, not once per retry. On error the
+/// callback is not installed and `free_user_data` is not called.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (bad level), REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_set_logger(
+    client: *const registrar_client,
+    callback: registrar_log_callback,
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+    max_level: i32,
+) -> registrar_status {
+    guard("registrar_client_set_logger", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let level = match max_level {
+            0 => LogLevel::Error,
+            1 => LogLevel::Warn,
+            2 => LogLevel::Info,
+            3 => LogLevel::Debug,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "log level {other} is not a registrar_log_level"
+                ))
+                .into())
+            }
+        };
+        let Some(callback) = callback else {
+            client.agent.set_logger(None);
+            return Ok(());
+        };
+        let sink = CallbackSink {
+            callback,
+            user_data,
+            free_user_data,
+        };
+        client.agent.set_logger(Some((
+            level,
+            Arc::new(move |level: LogLevel, message: &str| sink.call(level, message)),
+        )));
+        Ok(())
+    })
+}
+
+/// A C log callback with its user data; frees the user data when dropped (exactly once,
+/// after the last call, because the agent drops its last reference only then).
+struct CallbackSink {
+    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+}
+
+// SAFETY: the documented contract of registrar_client_set_logger is that the callback and its
+// user_data may be used from the client's background thread.
+unsafe impl Send for CallbackSink {}
+unsafe impl Sync for CallbackSink {}
+
+impl CallbackSink {
+    fn call(&self, level: LogLevel, message: &str) {
+        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: a valid callback and user_data from the host; the string lives for the call.
+        unsafe { (self.callback)(self.user_data, level as i32, message.as_ptr()) };
+    }
+}
+
+impl Drop for CallbackSink {
+    fn drop(&mut self) {
+        if let Some(free) = self.free_user_data {
+            // SAFETY: called once, as promised to the host.
+            unsafe { free(self.user_data) };
+        }
+    }
+}
+
+/// Starts the background thread and returns at once: it registers (status STARTING unless
+/// set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.
+/// Calling it again while running does nothing.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (already stopped),
+/// REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_start(client: *const registrar_client) -> registrar_status {
+    guard("registrar_client_start", || {
+        // SAFETY: NULL or a live client.
+        unsafe { client_ref(client) }?.agent.start()?;
+        Ok(())
+    })
+}
+
+/// Blocks until the registry has accepted a registration carrying the client's latest status
+/// and metadata, or `timeout_ms` passes. Use it after start, and after a status change when
+/// the caller must know the registry shows it.
+/// Errors: REGISTRAR_ERR_TIMEOUT (the message says why: not started, or the background
+/// thread's last error, e.g. unreachable or wrong credentials), REGISTRAR_ERR_SHUT_DOWN,
+/// REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_wait_registered(
+    client: *const registrar_client,
+    timeout_ms: u32,
+) -> registrar_status {
+    guard("registrar_client_wait_registered", || {
+        // SAFETY: NULL or a live client.
+        unsafe { client_ref(client) }?
+            .agent
+            .wait_registered(Duration::from_millis(timeout_ms.into()))?;
+        Ok(())
+    })
+}
+
+/// Sets the status the registry should show: a `registrar_instance_status` other than
+/// UNKNOWN (UP when ready for traffic). Returns without waiting; the background thread
+/// re-registers at once (the Eureka protocol carries status changes by registration).
+/// Before start it sets the status of the first registration.
+/// Errors: REGISTRAR_ERR_INVALID_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_NULL_ARGUMENT,
+/// REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_set_status(
+    client: *const registrar_client,
+    status: i32,
+) -> registrar_status {
+    guard("registrar_client_set_status", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let status = match status {
+            1 => InstanceStatus::Up,
+            2 => InstanceStatus::Down,
+            3 => InstanceStatus::Starting,
+            4 => InstanceStatus::OutOfService,
+            0 => InstanceStatus::Unknown,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "{other} is not a registrar_instance_status"
+                ))
+                .into())
+            }
+        };
+        client.agent.set_status(status)?;
+        Ok(())
+    })
+}
+
+/// Sets metadata `key` to `value`, or removes it when `value` is NULL. Reaches the registry
+/// by re-registration, without waiting. Keys: letters, digits, '_', '-', '.', starting with
+/// a letter or '_'.
+/// Errors: REGISTRAR_ERR_INVALID_ARGUMENT (bad key), REGISTRAR_ERR_INVALID_UTF8,
+/// REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_set_metadata(
+    client: *const registrar_client,
+    key: *const c_char,
+    value: *const c_char,
+) -> registrar_status {
+    guard("registrar_client_set_metadata", || {
+        // SAFETY: NULL or a live client; strings valid for the call.
+        let client = unsafe { client_ref(client) }?;
+        let key = unsafe { input(key, "key") }?;
+        let value = unsafe { optional_input(value, "value") }?;
+        client.agent.set_metadata(key, value)?;
+        Ok(())
+    })
+}
+
+/// Copies the value of metadata `key` (as this process holds it) into `buf`, snprintf-style;
+/// `*out_len` receives its full length. Errors: REGISTRAR_ERR_NOT_FOUND (no such key),
+/// REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_UTF8, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_get_metadata(
+    client: *const registrar_client,
+    key: *const c_char,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_client_get_metadata", || {
+        // SAFETY: NULL or a live client; key valid for the call.
+        let client = unsafe { client_ref(client) }?;
+        let key = unsafe { input(key, "key") }?;
+        let value = client
+            .agent
+            .metadata()
+            .remove(key)
+            .ok_or_else(|| Error::NotFound(format!("no metadata key '{key}'")))?;
+        write_string(&value, buf, buf_len, out_len)
+    })
+}
+
+/// Fills `*out` with the client's state, status, counters and last error code.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_get_info(
+    client: *const registrar_client,
+    out: *mut registrar_client_info,
+) -> registrar_status {
+    guard("registrar_client_get_info", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let out = out_ptr(out, "out")?;
+        let snapshot = client.agent.snapshot();
+        let info = registrar_client_info {
+            state: match snapshot.phase {
+                Phase::NotStarted => registrar_client_state::REGISTRAR_STATE_NOT_STARTED,
+                Phase::Registering => registrar_client_state::REGISTRAR_STATE_REGISTERING,
+                Phase::Registered => registrar_client_state::REGISTRAR_STATE_REGISTERED,
+                Phase::Stopped => registrar_client_state::REGISTRAR_STATE_STOPPED,
+            },
+            status: match snapshot.status {
+                InstanceStatus::Up => registrar_instance_status::REGISTRAR_INSTANCE_UP,
+                InstanceStatus::Down => registrar_instance_status::REGISTRAR_INSTANCE_DOWN,
+                InstanceStatus::Starting => registrar_instance_status::REGISTRAR_INSTANCE_STARTING,
+                InstanceStatus::OutOfService => {
+                    registrar_instance_status::REGISTRAR_INSTANCE_OUT_OF_SERVICE
+                }
+                InstanceStatus::Unknown => registrar_instance_status::REGISTRAR_INSTANCE_UNKNOWN,
+            },
+            last_error: snapshot
+                .last_error
+                .as_ref()
+                .map_or(registrar_status::REGISTRAR_OK, registrar_status::from),
+            registrations: snapshot.counters.registrations,
+            heartbeats: snapshot.counters.heartbeats,
+            failed_requests: snapshot.counters.failed_requests,
+        };
+        // SAFETY: out was checked non-null and points to caller-owned memory.
+        unsafe { out.write(info) };
+        Ok(())
+    })
+}
+
+/// Copies the message of the background thread's most recent failure ("" if the last request
+/// succeeded) into `buf`, snprintf-style; `*out_len` receives its full length.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_last_error(
+    client: *const registrar_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_client_last_error", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let message = client
+            .agent
+            .snapshot()
+            .last_error
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        write_string(&message, buf, buf_len, out_len)
+    })
+}
+
+/// Copies the instance id (e.g. "host:app:8080") into `buf`, snprintf-style; `*out_len`
+/// receives its full length. Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_instance_id(
+    client: *const registrar_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_client_instance_id", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        write_string(&client.agent.config().instance_id, buf, buf_len, out_len)
+    })
+}
+
+/// Copies the application name as registered (upper-case) into `buf`, snprintf-style;
+/// `*out_len` receives its full length. Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_app_name(
+    client: *const registrar_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_client_app_name", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        write_string(&client.agent.config().app_name, buf, buf_len, out_len)
+    })
+}
+
+fn write_string(
+    text: &str,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> Result<(), FfiError> {
+    let out_len = out_ptr(out_len, "out_len")?;
+    let full = copy_out(text, buf, buf_len);
+    // SAFETY: out_len was checked non-null.
+    unsafe { *out_len = full };
+    Ok(())
+}
+
+/// Stops the client: marks the instance DOWN, deregisters it (DELETE) and joins the background
+/// thread, all within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
+/// never started just becomes stopped. After it returns, no request for this instance leaves the
+/// process. Called from the log callback it only requests the stop.
+/// Errors: REGISTRAR_ERR_TIMEOUT (the registry did not answer in time; the instance may stay
+/// listed until its lease expires), REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_stop(
+    client: *const registrar_client,
+    timeout_ms: u32,
+) -> registrar_status {
+    guard("registrar_client_stop", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let timeout = match timeout_ms {
+            0 => client.agent.config().timeout,
+            ms => Duration::from_millis(ms.into()),
+        };
+        client.agent.stop(timeout)?;
+        Ok(())
+    })
+}
+
+/// Frees a client, stopping it first if it is running (bounded by REGISTRAR_TIMEOUT). NULL is
+/// a no-op. In a fork() child it only releases memory. Must not race other calls on the client
+/// and must not be called from its log callback.
+#[no_mangle]
+pub extern "C" fn registrar_client_free(client: *mut registrar_client) {
+    if client.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: client came from Box::into_raw in registrar_client_new and is freed once.
+        let client = unsafe { Box::from_raw(client) };
+        if client.pid != std::process::id() {
+            // The parent's thread and connections do not exist here: joining or dropping them
+            // would hang. Leak the memory instead.
+            std::mem::forget(client);
+        } else {
+            drop(client);
+        }
+    }));
+}

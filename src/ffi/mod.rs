@@ -1,0 +1,91 @@
+//! The C boundary: the only module with `extern "C"`, raw pointers and `unsafe`.
+//!
+//! Every exported function goes through [`guard`]: it clears the thread-local last error,
+//! catches panics (so none crosses into C), and turns errors into a status code plus a message.
+//! Pointer arguments are checked by [`reference`] / [`strings::input`], never ad hoc.
+//! The calls registrar itself makes *out* to the OS (host name, interfaces) live in [`os`],
+//! so that `unsafe` stays in this one module.
+//!
+//! C names keep the `registrar_` prefix in Rust too, so grep, backtraces and docs agree.
+#![allow(non_camel_case_types)]
+
+mod client;
+mod config;
+mod last_error;
+pub(crate) mod os;
+mod status;
+mod strings;
+mod version;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub use client::*;
+pub use config::*;
+pub use last_error::registrar_last_error_message;
+pub use status::{registrar_status, registrar_status_str};
+pub use version::*;
+
+use crate::agent::panic_message;
+use crate::error::Error;
+
+/// Why a call failed before or inside the core.
+pub(crate) enum FfiError {
+    Null(&'static str),
+    Utf8(&'static str),
+    Core(Error),
+}
+
+impl From<Error> for FfiError {
+    fn from(error: Error) -> Self {
+        FfiError::Core(error)
+    }
+}
+
+/// Runs the body of an exported function: clears the last error, catches panics, maps errors.
+pub(crate) fn guard(
+    function: &'static str,
+    body: impl FnOnce() -> Result<(), FfiError>,
+) -> registrar_status {
+    last_error::clear();
+    let (status, message) = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return registrar_status::REGISTRAR_OK,
+        Ok(Err(FfiError::Null(name))) => (
+            registrar_status::REGISTRAR_ERR_NULL_ARGUMENT,
+            format!("{function}: argument '{name}' is NULL"),
+        ),
+        Ok(Err(FfiError::Utf8(name))) => (
+            registrar_status::REGISTRAR_ERR_INVALID_UTF8,
+            format!("{function}: argument '{name}' is not valid UTF-8"),
+        ),
+        Ok(Err(FfiError::Core(error))) => (registrar_status::from(&error), error.to_string()),
+        Err(panic) => (
+            registrar_status::REGISTRAR_ERR_PANIC,
+            format!(
+                "{function}: internal error (please report): {}",
+                panic_message(&panic)
+            ),
+        ),
+    };
+    last_error::set(message);
+    status
+}
+
+/// Borrows a handle argument, checking NULL.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a live `T` created by registrar and not freed.
+pub(crate) unsafe fn reference<'a, T>(
+    ptr: *const T,
+    name: &'static str,
+) -> Result<&'a T, FfiError> {
+    ptr.as_ref().ok_or(FfiError::Null(name))
+}
+
+/// Checks an output pointer argument for NULL.
+pub(crate) fn out_ptr<T>(ptr: *mut T, name: &'static str) -> Result<*mut T, FfiError> {
+    if ptr.is_null() {
+        Err(FfiError::Null(name))
+    } else {
+        Ok(ptr)
+    }
+}
