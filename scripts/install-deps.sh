@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need on a fresh machine (idempotent; quick when present).
+set -euo pipefail
+need() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+for tool in cargo java mvn go python3 cc curl git; do need "$tool" || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing tools: ${missing[*]}; installing what Debian packages provide" >&2
+  apt-get update -qq && apt-get install -y -qq maven openjdk-17-jdk-headless golang python3 gcc curl git >&2
+fi
+cargo fetch --locked >/dev/null

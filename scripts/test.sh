@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): builds everything from nothing, starts real Eureka
+# servers on loopback, runs every suite (Rust, C, Python, Go), stops every process it started
+# (also on failure or Ctrl-C), and exits non-zero if anything failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export REGISTRAR_TEST_RUN_DIR=${REGISTRAR_TEST_RUN_DIR:-$(mktemp -d /tmp/registrar-test.XXXXXX)}
+export REGISTRAR_TEST_PASSWORD=${REGISTRAR_TEST_PASSWORD:-s3cret-pw}
+
+cleanup() {
+  # Every server any suite started lives in a subdirectory of the run dir: stop them all.
+  for dir in "$REGISTRAR_TEST_RUN_DIR"/*/; do
+    [ -f "$dir/pid" ] && scripts/test-eureka.sh stop "$dir"
+  done
+  # Anything else still in our process group (a stray example, a hung test) goes too.
+  pkill -P $$ 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failures=()
+run() {
+  local name=$1; shift
+  echo "==> $name"
+  if "$@"; then echo "<== $name: ok"; else echo "<== $name: FAILED"; failures+=("$name"); fi
+}
+
+run "install toolchains and dependencies" scripts/install-deps.sh || true
+[ ${#failures[@]} -eq 0 ] || { echo "cannot continue without dependencies"; exit 1; }
+
+run "build the library (release)" cargo build --release --locked
+run "header is up to date (include/registrar.h committed)" git diff --exit-code -- include/
+run "build the test Eureka server" scripts/test-eureka.sh jar
+
+# Two shared registries for the suites; tests that restart or stop a server start their own.
+REGISTRAR_TEST_EUREKA_URL=$(scripts/test-eureka.sh start "$REGISTRAR_TEST_RUN_DIR/shared") || failures+=("start shared Eureka")
+REGISTRAR_TEST_EUREKA_AUTH_URL=$(scripts/test-eureka.sh start "$REGISTRAR_TEST_RUN_DIR/shared-auth" --auth) || failures+=("start shared Eureka (auth)")
+export REGISTRAR_TEST_EUREKA_URL REGISTRAR_TEST_EUREKA_AUTH_URL
+
+run "cargo test" cargo test --release --locked -- --test-threads=2
+for suite in c python go; do
+  [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"
+done
+
+echo
+if [ ${#failures[@]} -eq 0 ]; then
+  echo "registrar: all suites passed"
+else
+  echo "registrar: FAILED: ${failures[*]}"
+  exit 1
+fi
