@@ -82,6 +82,7 @@ const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_HEARTBEAT_SECS: f64 = 30.0;
 const DEFAULT_LEASE_SECS: u32 = 90;
 const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
+const DEFAULT_FETCH_SECS: f64 = 30.0;
 
 /// Raw settings before validation: canonical key -> value.
 #[derive(Clone, Default)]
@@ -224,6 +225,8 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     pub lease_duration_secs: u32,
     pub timeout: Duration,
+    /// Discovery only: how often the registry cache is refreshed.
+    pub fetch_interval: Duration,
 }
 
 /// Where the OS-derived defaults come from; injectable so tests need no real network.
@@ -369,6 +372,11 @@ impl Config {
             None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
         };
 
+        let fetch_interval = match settings.value("REGISTRY_FETCH_INTERVAL") {
+            Some(v) => parse_seconds("REGISTRY_FETCH_INTERVAL", v)?,
+            None => Duration::from_secs_f64(DEFAULT_FETCH_SECS),
+        };
+
         Ok(Config {
             service_urls,
             app_name,
@@ -386,6 +394,7 @@ impl Config {
             heartbeat_interval,
             lease_duration_secs,
             timeout,
+            fetch_interval,
         })
     }
 }
