@@ -152,7 +152,8 @@ impl Settings {
         Ok(self.values.get(canonical).map(String::as_str))
     }
 
-    fn value(&self, key: &'static str) -> Option<&str> {
+    /// The trimmed value of a canonical key, None when unset or blank.
+    pub(crate) fn value(&self, key: &'static str) -> Option<&str> {
         self.values
             .get(key)
             .map(|v| v.trim())
@@ -399,7 +400,7 @@ impl Config {
     }
 }
 
-fn parse_credentials(settings: &Settings) -> Result<Option<Credentials>> {
+pub(crate) fn parse_credentials(settings: &Settings) -> Result<Option<Credentials>> {
     let user = settings
         .values
         .get("REGISTRY_USER")
@@ -425,7 +426,7 @@ fn parse_credentials(settings: &Settings) -> Result<Option<Credentials>> {
     }
 }
 
-fn parse_service_urls(
+pub(crate) fn parse_service_urls(
     raw: Option<&str>,
     credentials: Option<&Credentials>,
 ) -> Result<Vec<ServiceUrl>> {
@@ -537,7 +538,7 @@ fn parse_port(key: &str, value: &str) -> Result<u16> {
         })
 }
 
-fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
+pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
     let secs: f64 = value
         .parse()
         .map_err(|_| Error::InvalidConfig(format!("{key} '{value}' is not a number of seconds")))?;
