@@ -1,0 +1,89 @@
+"""registrar: register Python services with a Netflix Eureka registry.
+
+A thin, typed wrapper (ctypes) over libregistrar, a native Eureka client: registration,
+heartbeats, re-registration after a registry restart and deregistration all run on the
+library's own background thread, which never needs the GIL.
+
+    import registrar
+
+    with registrar.Client(app_name="orders", port=8080) as client:  # + REGISTRY_* environment
+        client.up()
+        client.wait_registered(timeout=10)
+        serve()
+
+See :class:`Client`, :class:`Config`, :func:`deregister_at_exit` and the package README
+(gunicorn and other pre-fork servers, fork safety, benchmarks).
+"""
+
+from __future__ import annotations
+
+from . import _native
+from ._client import Client, Config, Info, LogLevel, SettingValue, State, Status
+from .errors import (
+    ErrorCode,
+    ForkedError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidUtf8Error,
+    NotFoundError,
+    NullArgumentError,
+    PanicError,
+    RegistrarError,
+    RejectedError,
+    ShutDownError,
+    TimeoutError,
+    TransportError,
+    UnauthorizedError,
+)
+from .shutdown import ExitHook, deregister_at_exit
+
+__version__ = "0.1.0"
+
+#: The ABI number this package was written for (checked against the library at import).
+ABI_VERSION = _native.ABI_VERSION
+
+
+def library_version() -> str:
+    """The version of the loaded libregistrar, e.g. ``"0.1.0"``."""
+    return _native.lib.registrar_version().decode("utf-8")
+
+
+def library_path() -> str:
+    """The file the native library was loaded from."""
+    return str(_native.library_path)
+
+
+def status_name(code: int) -> str:
+    """The C name of a status code, e.g. ``"REGISTRAR_ERR_TIMEOUT"``."""
+    return _native.lib.registrar_status_str(int(code)).decode("utf-8")
+
+
+__all__ = [
+    "ABI_VERSION",
+    "Client",
+    "Config",
+    "ErrorCode",
+    "ExitHook",
+    "ForkedError",
+    "Info",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidUtf8Error",
+    "LogLevel",
+    "NotFoundError",
+    "NullArgumentError",
+    "PanicError",
+    "RegistrarError",
+    "RejectedError",
+    "SettingValue",
+    "ShutDownError",
+    "State",
+    "Status",
+    "TimeoutError",
+    "TransportError",
+    "UnauthorizedError",
+    "deregister_at_exit",
+    "library_path",
+    "library_version",
+    "status_name",
+]

@@ -1,0 +1,208 @@
+"""The C interface of libregistrar, declared for ctypes: the only module that touches it.
+
+Every function of ``include/registrar.h`` is declared here with ``argtypes`` and ``restype``
+(``tests/test_native.py`` parses the header and checks that none is missing or different).
+The library is loaded once, at import:
+
+1. the file named by the ``REGISTRAR_LIBRARY`` environment variable, if set (another build,
+   for development: ``REGISTRAR_LIBRARY=$PWD/target/debug/libregistrar.so``);
+2. otherwise the copy shipped inside this package (``registrar/_lib/``), put there by the
+   package's build step (``cargo build --release``);
+3. otherwise, when running from a source checkout, ``target/release`` of the repository.
+
+Then its ABI number is compared with the one this wrapper was written for; a mismatch fails
+the import with a message saying which file was loaded and what to do.
+
+ctypes calls through ``CDLL`` release the GIL for the duration of each call, so a call that
+waits on the network or on the background thread (``wait_registered``, ``stop``) never blocks
+other Python threads, and the library's background thread never needs the GIL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char,
+    c_char_p,
+    c_int,
+    c_int32,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+#: The ABI number (``REGISTRAR_ABI_VERSION`` in ``registrar.h``) this wrapper was written for.
+ABI_VERSION = 1
+
+#: Environment variable naming a libregistrar shared library to load instead of the bundled one.
+LIBRARY_ENV = "REGISTRAR_LIBRARY"
+
+if sys.platform == "darwin":  # pragma: no cover - the project builds and tests on Linux
+    LIBRARY_FILE = "libregistrar.dylib"
+elif sys.platform == "win32":  # pragma: no cover
+    LIBRARY_FILE = "registrar.dll"
+else:
+    LIBRARY_FILE = "libregistrar.so"
+
+
+class LibraryLoadError(ImportError):
+    """libregistrar could not be found or loaded, or its ABI number does not match."""
+
+
+# --- types of registrar.h ------------------------------------------------------------------
+
+#: ``registrar_status``, ``registrar_client_state``, ``registrar_instance_status``: C enums,
+#: which are ``int`` on every platform the library supports.
+c_enum = c_int
+
+#: Opaque handles: ``registrar_config *`` and ``registrar_client *``.
+config_p = c_void_p
+client_p = c_void_p
+
+
+class ClientInfo(Structure):
+    """``registrar_client_info``."""
+
+    _fields_ = [
+        ("state", c_enum),
+        ("status", c_enum),
+        ("last_error", c_enum),
+        ("registrations", c_uint64),
+        ("heartbeats", c_uint64),
+        ("failed_requests", c_uint64),
+    ]
+
+
+#: ``void (*registrar_log_callback)(void *user_data, int32_t level, const char *message)``
+LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
+#: ``void (*registrar_free_callback)(void *user_data)``
+FREE_CALLBACK = CFUNCTYPE(None, c_void_p)
+
+# A char buffer the library writes into (``char *buf``): ctypes.create_string_buffer fits.
+char_buf = POINTER(c_char)
+
+#: name -> (restype, argtypes), in the order of registrar.h.
+FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    "registrar_client_new": (c_enum, [config_p, POINTER(client_p)]),
+    "registrar_client_set_logger": (
+        c_enum,
+        [client_p, LOG_CALLBACK, c_void_p, FREE_CALLBACK, c_int32],
+    ),
+    "registrar_client_start": (c_enum, [client_p]),
+    "registrar_client_wait_registered": (c_enum, [client_p, c_uint32]),
+    "registrar_client_set_status": (c_enum, [client_p, c_int32]),
+    "registrar_client_set_metadata": (c_enum, [client_p, c_char_p, c_char_p]),
+    "registrar_client_get_metadata": (
+        c_enum,
+        [client_p, c_char_p, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
+    "registrar_client_get_info": (c_enum, [client_p, POINTER(ClientInfo)]),
+    "registrar_client_last_error": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
+    "registrar_client_instance_id": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
+    "registrar_client_app_name": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
+    "registrar_client_stop": (c_enum, [client_p, c_uint32]),
+    "registrar_client_free": (None, [client_p]),
+    "registrar_config_new": (c_enum, [POINTER(config_p)]),
+    "registrar_config_from_env": (c_enum, [POINTER(config_p)]),
+    "registrar_config_set": (c_enum, [config_p, c_char_p, c_char_p]),
+    "registrar_config_validate": (c_enum, [config_p]),
+    "registrar_config_free": (None, [config_p]),
+    "registrar_last_error_message": (c_size_t, [char_buf, c_size_t]),
+    "registrar_status_str": (c_char_p, [c_int32]),
+    "registrar_version": (c_char_p, []),
+    "registrar_abi_version": (c_uint32, []),
+}
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def candidate_paths() -> List[Path]:
+    """Where the library is looked for, in order (see the module docstring)."""
+    override = os.environ.get(LIBRARY_ENV, "").strip()
+    if override:
+        return [Path(override)]
+    candidates = [_package_dir() / "_lib" / LIBRARY_FILE]
+    # A source checkout: bindings/python/src/registrar/_native.py -> repository root.
+    root = _package_dir().parents[3] if len(_package_dir().parents) > 3 else None
+    if root is not None and (root / "Cargo.toml").is_file():
+        candidates.append(root / "target" / "release" / LIBRARY_FILE)
+    return candidates
+
+
+def load(path: Optional[Path] = None) -> Tuple[ctypes.CDLL, Path]:
+    """Loads the library (``path``, or the first candidate that exists), declares every
+    function and checks the ABI number. Raises :class:`LibraryLoadError`."""
+    if path is None:
+        candidates = candidate_paths()
+        found = [p for p in candidates if p.is_file()]
+        if not found:
+            tried = ", ".join(str(p) for p in candidates)
+            raise LibraryLoadError(
+                f"registrar: the native library {LIBRARY_FILE} was not found (looked at: {tried}). "
+                f"Reinstall the package (pip install ./bindings/python builds it with cargo), "
+                f"or set {LIBRARY_ENV} to the path of a libregistrar build."
+            )
+        path = found[0]
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as e:
+        raise LibraryLoadError(f"registrar: cannot load the native library {path}: {e}") from e
+    missing = [name for name in FUNCTIONS if not hasattr(lib, name)]
+    if missing:
+        raise LibraryLoadError(
+            f"registrar: {path} is not a compatible libregistrar: it lacks {', '.join(missing)}"
+        )
+    for name, (restype, argtypes) in FUNCTIONS.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    abi = lib.registrar_abi_version()
+    if abi != ABI_VERSION:
+        version = lib.registrar_version().decode("utf-8", "replace")
+        raise LibraryLoadError(
+            f"registrar: {path} (libregistrar {version}) has ABI version {abi}, but this Python "
+            f"package was written for ABI version {ABI_VERSION}. Install the package and the "
+            f"library from the same source (pip install ./bindings/python), or point "
+            f"{LIBRARY_ENV} at a matching build."
+        )
+    return lib, path
+
+
+lib, library_path = load()
+
+
+def last_error_message() -> str:
+    """The thread-local message of the last failed call on this thread (read it right after
+    the failing call, on the same thread: ctypes calls run on the calling OS thread)."""
+    buf = ctypes.create_string_buffer(512)
+    needed = lib.registrar_last_error_message(buf, len(buf))
+    if needed >= len(buf):
+        buf = ctypes.create_string_buffer(needed + 1)
+        lib.registrar_last_error_message(buf, len(buf))
+    return buf.value.decode("utf-8", "replace")
+
+
+def read_string(function: Any, *args: Any) -> Tuple[int, str]:
+    """Calls an snprintf-style function ``f(*args, buf, buf_len, &out_len)``; grows the buffer
+    once if the text did not fit. Returns (status, text)."""
+    size = 256
+    for _ in range(3):  # the value may grow between two calls; a few tries are plenty
+        buf = ctypes.create_string_buffer(size)
+        out_len = c_size_t(0)
+        status = function(*args, buf, size, ctypes.byref(out_len))
+        if status != 0:
+            return status, ""
+        if out_len.value < size:
+            return 0, buf.value.decode("utf-8", "replace")
+        size = out_len.value + 1
+    return 0, buf.value.decode("utf-8", "replace")

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""The seed's scenario in Python: register this process with Eureka until told to stop.
+
+Configured only by the environment (REGISTRY_URL, REGISTRY_APP_NAME, REGISTRY_PORT, ...; see
+the README's configuration table). It registers, marks itself UP, prints one line
+``registered APP/ID`` once the registry has accepted it, heartbeats until SIGINT or SIGTERM,
+then deregisters and exits 0. While not (yet) registered it says why on stderr, once per
+distinct reason (registry unreachable, wrong credentials, the server's 400 reason...).
+A bad configuration exits with status 2 and the library's message.
+
+    REGISTRY_URL=http://127.0.0.1:8761/eureka/ REGISTRY_APP_NAME=my_awsome_go_ms \
+        python examples/python/register.py
+"""
+
+import signal
+import sys
+import threading
+
+import registrar
+
+
+def main() -> int:
+    try:
+        client = registrar.Client()  # everything from the REGISTRY_* environment
+    except registrar.RegistrarError as e:
+        print(f"register: {e}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+
+    name = f"{client.app_name}/{client.instance_id}"
+    client.up()  # ready for traffic: the first registration already says UP
+    client.start()
+
+    registered = False
+    reported = ""  # the last reason printed, so each distinct problem is printed once
+    while not stop.is_set():
+        try:
+            client.wait_registered(timeout=0.5)
+            if not registered:
+                print(f"registered {name}", flush=True)
+                registered = True
+            reason = ""
+        except registrar.TimeoutError:
+            error = client.last_error
+            reason = str(error) if error is not None else "no answer from the registry yet"
+        except registrar.ShutDownError:
+            break
+        if reason and reason != reported:
+            print(f"register: {name} not registered: {reason}", file=sys.stderr, flush=True)
+        elif not reason and reported:
+            print(f"register: {name} registered again", file=sys.stderr, flush=True)
+        reported = reason
+        if registered and not reason:
+            stop.wait(0.5)
+
+    try:
+        client.close()  # DOWN, then DELETE: gone from the registry now, not at lease expiry
+    except registrar.RegistrarError as e:
+        print(f"register: deregistration incomplete: {e}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
