@@ -67,6 +67,17 @@ pub struct Snapshot {
     pub last_error: Option<Error>,
 }
 
+/// Our knowledge of the registry's copy of the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerView {
+    /// Never registered by this process: a lease from an earlier process may exist.
+    Unknown,
+    /// The registry holds no lease (it answered 404, or we deleted it).
+    Absent,
+    /// The registry accepted our registration with this status.
+    Holds(InstanceStatus),
+}
+
 struct State {
     phase: Phase,
     /// The status the host wants the registry to show.
@@ -76,8 +87,8 @@ struct State {
     dirty_timestamp: u64,
     /// The lastDirtyTimestamp of the last registration the server accepted (0: none).
     accepted_timestamp: u64,
-    /// The registry holds the instance.
-    registered: bool,
+    /// What the registry holds for this instance, as far as we know.
+    server: ServerView,
     /// A registration was sent at least once (so the server may hold the instance).
     register_attempted: bool,
     /// Earliest time of the next registration attempt (backoff after failures).
@@ -144,6 +155,8 @@ enum Action {
         status: InstanceStatus,
         metadata: BTreeMap<String, String>,
         dirty_timestamp: u64,
+        /// Send DOWN first: see the comment where it is sent.
+        down_first: bool,
     },
     Heartbeat {
         status: InstanceStatus,
@@ -152,7 +165,8 @@ enum Action {
     Deregister {
         deadline: Option<Instant>,
         registered: bool,
-        status_metadata: (BTreeMap<String, String>, u64),
+        metadata: BTreeMap<String, String>,
+        dirty_timestamp: u64,
     },
 }
 
@@ -167,7 +181,7 @@ impl Agent {
             metadata: config.metadata.clone(),
             dirty_timestamp: next_dirty_timestamp(0),
             accepted_timestamp: 0,
-            registered: false,
+            server: ServerView::Unknown,
             register_attempted: false,
             register_not_before: now,
             next_heartbeat: now,
@@ -294,7 +308,7 @@ impl Agent {
             if state.phase == Phase::Stopped {
                 return Err(Error::ShutDown);
             }
-            if state.registered && state.accepted_timestamp == state.dirty_timestamp {
+            if state.registered() && state.accepted_timestamp == state.dirty_timestamp {
                 return Ok(());
             }
             if self
@@ -421,17 +435,32 @@ fn cycle(shared: &Shared) -> bool {
             status,
             metadata,
             dirty_timestamp,
+            down_first,
         } => {
-            let body = registration_body(config, status, &metadata, dirty_timestamp);
             shared.state.lock().register_attempted = true;
-            let result = shared.http.register(&config.app_name, &body, None);
+            let mut result = Ok(());
+            if down_first {
+                // Eureka keeps a lease's UP or OUT_OF_SERVICE over a registration with the
+                // other one (its LeaseExistsRule), but always accepts DOWN. So UP <->
+                // OUT_OF_SERVICE travels as DOWN, then the new status (one timestamp later).
+                let body =
+                    registration_body(config, InstanceStatus::Down, &metadata, dirty_timestamp - 1);
+                result = shared.http.register(&config.app_name, &body, None);
+                if result.is_ok() {
+                    shared.state.lock().server = ServerView::Holds(InstanceStatus::Down);
+                }
+            }
+            if result.is_ok() {
+                let body = registration_body(config, status, &metadata, dirty_timestamp);
+                result = shared.http.register(&config.app_name, &body, None);
+            }
             let mut state = shared.state.lock();
             match result {
                 Ok(()) => {
                     state.counters.registrations += 1;
                     state.accepted_timestamp = dirty_timestamp;
-                    let first = !state.registered;
-                    state.registered = true;
+                    let first = !state.registered();
+                    state.server = ServerView::Holds(status);
                     if state.phase == Phase::Registering {
                         state.phase = Phase::Registered;
                     }
@@ -482,7 +511,7 @@ fn cycle(shared: &Shared) -> bool {
                 }
                 Ok(Heartbeat::NotRegistered) => {
                     // The server restarted or evicted us: register again right away.
-                    state.registered = false;
+                    state.server = ServerView::Absent;
                     state.accepted_timestamp = 0;
                     if state.phase == Phase::Registered {
                         state.phase = Phase::Registering;
@@ -503,12 +532,17 @@ fn cycle(shared: &Shared) -> bool {
         Action::Deregister {
             deadline,
             registered,
-            status_metadata: (metadata, dirty_timestamp),
+            metadata,
+            dirty_timestamp,
         } => {
             deregister(shared, deadline, registered, &metadata, dirty_timestamp);
             false
         }
     }
+}
+
+fn is_up_or_oos(status: InstanceStatus) -> bool {
+    matches!(status, InstanceStatus::Up | InstanceStatus::OutOfService)
 }
 
 fn next_action(shared: &Shared) -> Action {
@@ -520,18 +554,26 @@ fn next_action(shared: &Shared) -> Action {
             state.dirty_timestamp = dirty;
             return Action::Deregister {
                 deadline: state.stop_deadline,
-                registered: state.registered || state.register_attempted,
-                status_metadata: (state.metadata.clone(), dirty),
+                registered: state.registered() || state.register_attempted,
+                metadata: state.metadata.clone(),
+                dirty_timestamp: dirty,
             };
         }
         let needs_registration =
-            !state.registered || state.accepted_timestamp != state.dirty_timestamp;
+            !state.registered() || state.accepted_timestamp != state.dirty_timestamp;
         let wake_at = if needs_registration {
             if now >= state.register_not_before {
+                let flips_between_up_and_out_of_service = match state.server {
+                    ServerView::Holds(held) => is_up_or_oos(held) && held != state.status,
+                    // A lease left by an earlier process may hold either.
+                    ServerView::Unknown => true,
+                    ServerView::Absent => false,
+                };
                 return Action::Register {
                     status: state.status,
                     metadata: state.metadata.clone(),
                     dirty_timestamp: state.dirty_timestamp,
+                    down_first: is_up_or_oos(state.status) && flips_between_up_and_out_of_service,
                 };
             }
             state.register_not_before
@@ -592,7 +634,13 @@ fn deregister(
             }
         }
     }
-    shared.state.lock().registered = false;
+    shared.state.lock().server = ServerView::Absent;
+}
+
+impl State {
+    fn registered(&self) -> bool {
+        matches!(self.server, ServerView::Holds(_))
+    }
 }
 
 impl Shared {
