@@ -7,12 +7,14 @@
 //! - [`instance`]: the instance model and its registration JSON
 //! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
 //! - [`agent`]: the lifecycle state machine and its background thread
+//! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
 //! - [`ffi`]: the C boundary (`registrar_*` functions; the only `unsafe` code)
 //!
 //! The C header `include/registrar.h` is generated from [`ffi`] by `build.rs`.
 
 pub mod agent;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod eureka;
 pub mod ffi;

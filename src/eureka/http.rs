@@ -44,10 +44,15 @@ impl reqwest::dns::Resolve for InlineResolver {
 
 impl EurekaHttp {
     pub fn new(config: &Config) -> Result<EurekaHttp> {
+        EurekaHttp::with_servers(config.service_urls.clone(), config.timeout)
+    }
+
+    /// An HTTP client for these servers alone (discovery needs no instance configuration).
+    pub fn with_servers(servers: Vec<ServiceUrl>, timeout: Duration) -> Result<EurekaHttp> {
         let client = Client::builder()
             .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             // Eureka traffic goes straight to the configured servers, as with the Java client;
@@ -58,10 +63,15 @@ impl EurekaHttp {
             .map_err(|e| Error::Transport(format!("cannot create the HTTP client: {e}")))?;
         Ok(EurekaHttp {
             client,
-            servers: config.service_urls.clone(),
+            servers,
             preferred: AtomicUsize::new(0),
-            timeout: config.timeout,
+            timeout,
         })
+    }
+
+    /// `GET {path}` (relative to the service URL, e.g. `apps/delta`): the body of a 2xx answer.
+    pub fn get(&self, path: &str, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        self.send(Method::GET, path, None, deadline)
     }
 
     /// `POST apps/{APP}` with the instance JSON. Eureka answers 204.

@@ -4,6 +4,7 @@
 //! `register`, `heartbeat` and `deregister` and the typed outcome of each.
 
 mod http;
+pub mod read;
 
 pub use http::EurekaHttp;
 

@@ -1,0 +1,491 @@
+//! The discovery cache: a background thread that keeps a local copy of the registry fresh.
+//!
+//! ```text
+//! start ──► full fetch (GET apps) ──► every fetch interval: GET apps/delta
+//!              ▲                          │ apply ADDED / MODIFIED / DELETED (idempotent)
+//!              │                          │ recompute apps__hashcode, compare with the server's
+//!              └── mismatch, delta error, ◄┘
+//!                  or last sync too old
+//! any error: keep the last good registry, report its age, retry with backoff
+//! ```
+//!
+//! Queries never touch the network: they read the current [`Registry`], an immutable value
+//! swapped atomically when a fetch changes something. Each change bumps a version number;
+//! hosts can wait for it ([`Discovery::wait_change`]) or be called back ([`Discovery::set_listener`]).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::config::DiscoveryConfig;
+use super::registry::Registry;
+use crate::agent::panic_message;
+use crate::error::{Error, Result};
+use crate::eureka::read::{fetch_applications, fetch_delta};
+use crate::eureka::EurekaHttp;
+
+/// The server keeps changes in its delta queue for about 3 minutes (Eureka's default
+/// `retentionTimeInMSInDeltaQueue`); a delta taken longer than this after the last good sync
+/// could miss changes, so the cache fetches everything instead.
+pub const MAX_DELTA_GAP: Duration = Duration::from_secs(150);
+
+/// Called on the cache's thread with the new version after every change of the registry.
+pub type Listener = dyn Fn(u64) + Send + Sync;
+
+/// Where the cache is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryPhase {
+    NotStarted,
+    Running,
+    Stopped,
+}
+
+/// What the cache has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiscoveryCounters {
+    /// Successful `GET apps`.
+    pub full_fetches: u64,
+    /// Successful `GET apps/delta`.
+    pub delta_fetches: u64,
+    /// Deltas after which the recomputed hash code differed from the server's (each one was
+    /// followed by a full fetch).
+    pub hash_mismatches: u64,
+    /// Refresh cycles that failed (the registry was kept as it was).
+    pub failed_refreshes: u64,
+}
+
+/// A snapshot of the cache's state.
+#[derive(Debug, Clone)]
+pub struct DiscoveryInfo {
+    pub phase: DiscoveryPhase,
+    /// Bumped on every change of the registry; 0 until the first successful fetch.
+    pub version: u64,
+    /// Number of applications and instances (every status) in the cached registry.
+    pub apps: usize,
+    pub instances: usize,
+    /// Time since the cached registry was last confirmed by the server (a successful
+    /// refresh); `None` before the first one.
+    pub age: Option<Duration>,
+    /// The error of the last refresh, `None` if it succeeded.
+    pub last_error: Option<Error>,
+    pub counters: DiscoveryCounters,
+}
+
+struct State {
+    phase: DiscoveryPhase,
+    version: u64,
+    last_success: Option<Instant>,
+    last_error: Option<Error>,
+    failed_refreshes: u64,
+    next_fetch: Instant,
+    /// Refresh requests (tickets) made and answered.
+    refresh_requested: u64,
+    refresh_served: u64,
+    worker_done: bool,
+    backoff_next: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    full_fetches: AtomicU64,
+    delta_fetches: AtomicU64,
+    hash_mismatches: AtomicU64,
+}
+
+struct Shared {
+    config: DiscoveryConfig,
+    http: EurekaHttp,
+    registry: RwLock<Option<Arc<Registry>>>,
+    state: Mutex<State>,
+    /// Signalled on every state change: wakes the worker (refresh, stop) and all waiters.
+    changed: Condvar,
+    counters: Counters,
+    listener: RwLock<Option<Arc<Listener>>>,
+}
+
+/// A registry cache with its own background thread. All methods take `&self` and may be
+/// called from any thread at once.
+pub struct Discovery {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    worker_id: Mutex<Option<ThreadId>>,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Discovery {
+    /// Creates the cache and its HTTP client. Nothing is fetched before [`Discovery::start`].
+    pub fn new(config: DiscoveryConfig) -> Result<Discovery> {
+        let http = EurekaHttp::with_servers(config.service_urls.clone(), config.timeout)?;
+        Ok(Discovery {
+            shared: Arc::new(Shared {
+                config,
+                http,
+                registry: RwLock::new(None),
+                state: Mutex::new(State {
+                    phase: DiscoveryPhase::NotStarted,
+                    version: 0,
+                    last_success: None,
+                    last_error: None,
+                    failed_refreshes: 0,
+                    next_fetch: Instant::now(),
+                    refresh_requested: 0,
+                    refresh_served: 0,
+                    worker_done: false,
+                    backoff_next: FIRST_BACKOFF,
+                }),
+                changed: Condvar::new(),
+                counters: Counters::default(),
+                listener: RwLock::new(None),
+            }),
+            worker: Mutex::new(None),
+            worker_id: Mutex::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.shared.config
+    }
+
+    /// Starts the background thread, which fetches the whole registry at once. Returns
+    /// without waiting (see [`Discovery::wait_ready`]). Calling it again does nothing;
+    /// after stop it fails with `ShutDown`.
+    pub fn start(&self) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        match state.phase {
+            DiscoveryPhase::Running => return Ok(()),
+            DiscoveryPhase::Stopped => return Err(Error::ShutDown),
+            DiscoveryPhase::NotStarted => {}
+        }
+        let shared = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("registrar-discovery".into())
+            .spawn(move || run_worker(&shared))
+            .map_err(|e| Error::Transport(format!("cannot start the discovery thread: {e}")))?;
+        *self.worker_id.lock() = Some(handle.thread().id());
+        *self.worker.lock() = Some(handle);
+        state.phase = DiscoveryPhase::Running;
+        state.next_fetch = Instant::now();
+        self.shared.changed.notify_all();
+        Ok(())
+    }
+
+    /// The cached registry, `None` before the first successful fetch. Stays the last good
+    /// one while the server is unreachable, and after stop.
+    pub fn registry(&self) -> Option<Arc<Registry>> {
+        self.shared.registry.read().clone()
+    }
+
+    /// Waits until the first fetch has succeeded (at once if it has). `Timeout` says why not.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        loop {
+            if state.version > 0 {
+                return Ok(());
+            }
+            if state.phase == DiscoveryPhase::Stopped {
+                return Err(Error::ShutDown);
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                if state.version > 0 {
+                    return Ok(());
+                }
+                return Err(Error::Timeout(format!(
+                    "no registry fetched within {} ms; {}",
+                    timeout.as_millis(),
+                    why_not(&state)
+                )));
+            }
+        }
+    }
+
+    /// Refreshes now (a delta, or a full fetch when needed) and waits for the outcome, at most
+    /// `timeout`. Returns the refresh's error if it failed (the last good registry is kept).
+    pub fn refresh(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        match state.phase {
+            DiscoveryPhase::NotStarted => {
+                return Err(Error::InvalidArgument(
+                    "the discovery cache has not been started".into(),
+                ))
+            }
+            DiscoveryPhase::Stopped => return Err(Error::ShutDown),
+            DiscoveryPhase::Running => {}
+        }
+        state.refresh_requested += 1;
+        let ticket = state.refresh_requested;
+        self.shared.changed.notify_all();
+        while state.refresh_served < ticket {
+            if state.phase == DiscoveryPhase::Stopped {
+                return Err(Error::ShutDown);
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+                && state.refresh_served < ticket
+            {
+                return Err(Error::Timeout(format!(
+                    "the refresh did not finish within {} ms",
+                    timeout.as_millis()
+                )));
+            }
+        }
+        match &state.last_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the version is greater than `since` and returns it. `Timeout` if it does
+    /// not change within `timeout`, `ShutDown` once stopped.
+    pub fn wait_change(&self, since: u64, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        loop {
+            if state.version > since {
+                return Ok(state.version);
+            }
+            if state.phase == DiscoveryPhase::Stopped {
+                return Err(Error::ShutDown);
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                if state.version > since {
+                    return Ok(state.version);
+                }
+                return Err(Error::Timeout(format!(
+                    "the registry did not change within {} ms",
+                    timeout.as_millis()
+                )));
+            }
+        }
+    }
+
+    /// The version of the cached registry (0 before the first fetch).
+    pub fn version(&self) -> u64 {
+        self.shared.state.lock().version
+    }
+
+    pub fn info(&self) -> DiscoveryInfo {
+        let state = self.shared.state.lock();
+        let registry = self.shared.registry.read().clone();
+        let counters = &self.shared.counters;
+        DiscoveryInfo {
+            phase: state.phase,
+            version: state.version,
+            apps: registry.as_ref().map_or(0, |r| r.app_names().len()),
+            instances: registry.as_ref().map_or(0, |r| r.len()),
+            age: state.last_success.map(|t| t.elapsed()),
+            last_error: state.last_error.clone(),
+            counters: DiscoveryCounters {
+                full_fetches: counters.full_fetches.load(Ordering::Relaxed),
+                delta_fetches: counters.delta_fetches.load(Ordering::Relaxed),
+                hash_mismatches: counters.hash_mismatches.load(Ordering::Relaxed),
+                failed_refreshes: state.failed_refreshes,
+            },
+        }
+    }
+
+    /// Installs (or removes) the function called after every change with the new version.
+    /// It runs on the cache's thread, never while a lock is held, never after stop returns;
+    /// it must return quickly. A panic in it is caught.
+    pub fn set_listener(&self, listener: Option<Arc<Listener>>) {
+        *self.shared.listener.write() = listener;
+    }
+
+    /// Ends the background thread, waiting at most `timeout` for a request in flight.
+    /// Idempotent. Called from the listener (on the worker thread) it only requests the stop.
+    pub fn stop(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        {
+            let mut state = self.shared.state.lock();
+            if state.phase == DiscoveryPhase::NotStarted {
+                state.worker_done = true;
+            }
+            state.phase = DiscoveryPhase::Stopped;
+            self.shared.changed.notify_all();
+            if state.worker_done {
+                drop(state);
+                if let Some(handle) = self.worker.lock().take() {
+                    let _ = handle.join();
+                }
+                return Ok(());
+            }
+        }
+        if Some(std::thread::current().id()) == *self.worker_id.lock() {
+            return Ok(());
+        }
+        let mut state = self.shared.state.lock();
+        while !state.worker_done {
+            if self
+                .shared
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+                && !state.worker_done
+            {
+                return Err(Error::Timeout(format!(
+                    "the discovery thread did not stop within {} ms (a request to the registry \
+                     is still outstanding; it ends within REGISTRY_TIMEOUT)",
+                    timeout.as_millis()
+                )));
+            }
+        }
+        drop(state);
+        if let Some(handle) = self.worker.lock().take() {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Discovery {
+    /// Dropping a running cache stops it first (bounded by the HTTP timeout).
+    fn drop(&mut self) {
+        let stopped = self.shared.state.lock().phase == DiscoveryPhase::Stopped;
+        if !stopped {
+            let _ = self.stop(self.shared.config.timeout + Duration::from_millis(500));
+        }
+    }
+}
+
+fn why_not(state: &State) -> String {
+    match (&state.last_error, state.phase) {
+        (_, DiscoveryPhase::NotStarted) => "the discovery cache has not been started".into(),
+        (Some(e), _) => format!("last error: {e}"),
+        (None, _) => "no answer from the registry yet".into(),
+    }
+}
+
+fn run_worker(shared: &Shared) {
+    loop {
+        // One bad cycle (a panic anywhere below) must never end the refreshes for good.
+        match catch_unwind(AssertUnwindSafe(|| cycle(shared))) {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(panic) => {
+                let mut state = shared.state.lock();
+                state.last_error = Some(Error::InvalidArgument(format!(
+                    "internal error in the discovery thread: {}",
+                    panic_message(&panic)
+                )));
+                state.failed_refreshes += 1;
+                state.refresh_served = state.refresh_requested;
+                state.next_fetch = Instant::now() + shared.config.fetch_interval;
+                shared.changed.notify_all();
+            }
+        }
+    }
+    let mut state = shared.state.lock();
+    state.worker_done = true;
+    shared.changed.notify_all();
+}
+
+/// Waits for the next refresh, does it, publishes the result. Returns false when stopped.
+fn cycle(shared: &Shared) -> bool {
+    let (current, full, ticket) = {
+        let mut state = shared.state.lock();
+        loop {
+            if state.phase == DiscoveryPhase::Stopped {
+                return false;
+            }
+            if state.refresh_requested > state.refresh_served || Instant::now() >= state.next_fetch
+            {
+                break;
+            }
+            let wake = state.next_fetch;
+            shared.changed.wait_until(&mut state, wake);
+        }
+        let current = shared.registry.read().clone();
+        let stale = state
+            .last_success
+            .map_or(true, |t| t.elapsed() > MAX_DELTA_GAP);
+        (current, stale, state.refresh_requested)
+    };
+
+    let result = refresh(shared, current.as_deref(), full);
+
+    let mut state = shared.state.lock();
+    state.refresh_served = state.refresh_served.max(ticket);
+    if state.phase == DiscoveryPhase::Stopped {
+        // Stop has been asked for: publish nothing, call nobody.
+        shared.changed.notify_all();
+        return false;
+    }
+    let now = Instant::now();
+    let mut new_version = None;
+    match result {
+        Ok(next) => {
+            state.last_success = Some(now);
+            state.last_error = None;
+            state.backoff_next = FIRST_BACKOFF;
+            state.next_fetch = now + shared.config.fetch_interval;
+            if let Some(next) = next {
+                *shared.registry.write() = Some(Arc::new(next));
+                state.version += 1;
+                new_version = Some(state.version);
+            }
+        }
+        Err(e) => {
+            state.failed_refreshes += 1;
+            state.last_error = Some(e);
+            // Retry sooner than the interval while failing, but never hammer the server.
+            let wait = state.backoff_next.min(shared.config.fetch_interval);
+            state.backoff_next = (state.backoff_next * 2).min(Duration::from_secs(30));
+            state.next_fetch = now + wait;
+        }
+    }
+    shared.changed.notify_all();
+    drop(state);
+    if let Some(version) = new_version {
+        let listener = shared.listener.read().clone();
+        if let Some(listener) = listener {
+            // A host callback must not take the worker down with it.
+            let _ = catch_unwind(AssertUnwindSafe(|| listener(version)));
+        }
+    }
+    true
+}
+
+/// One refresh: a delta when possible, else (or on mismatch or error) a full fetch.
+/// `Ok(None)`: the registry did not change.
+fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Option<Registry>> {
+    let counters = &shared.counters;
+    if let (false, Some(current)) = (full, current) {
+        if let Ok(delta) = fetch_delta(&shared.http, None) {
+            counters.delta_fetches.fetch_add(1, Ordering::Relaxed);
+            let server_hash = delta.apps_hashcode.clone();
+            let next = current.apply_delta(delta);
+            let ours = next.as_ref().map_or(current.hashcode(), |n| n.hashcode());
+            if ours == server_hash {
+                return Ok(next);
+            }
+            counters.hash_mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+        // A failed or inconsistent delta: fall back to the whole registry.
+    }
+    let apps = fetch_applications(&shared.http, None)?;
+    counters.full_fetches.fetch_add(1, Ordering::Relaxed);
+    let next = Registry::from_applications(apps, current);
+    match current {
+        Some(current) if current.same_instances(&next) => Ok(None),
+        _ => Ok(Some(next)),
+    }
+}

@@ -1,0 +1,93 @@
+//! The few settings a discovery cache needs. A process that only discovers other services has
+//! no instance of its own, so nothing about one (REGISTRY_APP_NAME, ports...) is required.
+
+use std::time::Duration;
+
+use crate::config::{parse_credentials, parse_seconds, parse_service_urls, ServiceUrl, Settings};
+use crate::error::{Error, Result};
+
+/// Same defaults as [`crate::config::Config`].
+const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
+const DEFAULT_FETCH_SECS: f64 = 30.0;
+
+/// A validated discovery configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryConfig {
+    /// REGISTRY_URL (with REGISTRY_USER / REGISTRY_PASSWORD); failover in order.
+    pub service_urls: Vec<ServiceUrl>,
+    /// REGISTRY_TIMEOUT: per HTTP request.
+    pub timeout: Duration,
+    /// REGISTRY_FETCH_INTERVAL: time between two refreshes of the cache.
+    pub fetch_interval: Duration,
+}
+
+impl DiscoveryConfig {
+    /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, REGISTRY_TIMEOUT
+    /// and REGISTRY_FETCH_INTERVAL; every other setting is ignored.
+    pub fn from_settings(settings: &Settings) -> Result<DiscoveryConfig> {
+        if let Some(kind) = settings.value("REGISTRY_TYPE") {
+            if !kind.eq_ignore_ascii_case("NETFLIX_EUREKA") {
+                return Err(Error::InvalidConfig(format!(
+                    "REGISTRY_TYPE '{kind}' is not supported; accepted values: NETFLIX_EUREKA"
+                )));
+            }
+        }
+        let credentials = parse_credentials(settings)?;
+        let service_urls =
+            parse_service_urls(settings.value("REGISTRY_URL"), credentials.as_ref())?;
+        let timeout = match settings.value("REGISTRY_TIMEOUT") {
+            Some(v) => parse_seconds("REGISTRY_TIMEOUT", v)?,
+            None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
+        };
+        let fetch_interval = match settings.value("REGISTRY_FETCH_INTERVAL") {
+            Some(v) => parse_seconds("REGISTRY_FETCH_INTERVAL", v)?,
+            None => Duration::from_secs_f64(DEFAULT_FETCH_SECS),
+        };
+        Ok(DiscoveryConfig {
+            service_urls,
+            timeout,
+            fetch_interval,
+        })
+    }
+
+    /// From the `REGISTRY_*` environment alone.
+    pub fn from_env() -> Result<DiscoveryConfig> {
+        DiscoveryConfig::from_settings(&Settings::from_env())
+    }
+
+    /// A configuration for one service URL with the default timeout and fetch interval.
+    pub fn for_url(url: &str) -> Result<DiscoveryConfig> {
+        let mut settings = Settings::new();
+        settings.set("REGISTRY_URL", url)?;
+        DiscoveryConfig::from_settings(&settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_only_the_url() {
+        let c = DiscoveryConfig::for_url("http://u:p@127.0.0.1:8761/eureka/apps/").unwrap();
+        assert_eq!(c.service_urls[0].base, "http://127.0.0.1:8761/eureka/");
+        assert_eq!(c.service_urls[0].credentials.as_ref().unwrap().user, "u");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.fetch_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn mistakes_name_the_setting() {
+        let e = DiscoveryConfig::from_settings(&Settings::new()).unwrap_err();
+        assert!(e.to_string().contains("REGISTRY_URL is not set"), "{e}");
+        let mut s = Settings::new();
+        s.set("url", "http://h/eureka/").unwrap();
+        s.set("timeout", "never").unwrap();
+        let e = DiscoveryConfig::from_settings(&s).unwrap_err();
+        assert!(e.to_string().contains("REGISTRY_TIMEOUT 'never'"), "{e}");
+        s.set("timeout", "").unwrap();
+        s.set("type", "consul").unwrap();
+        let e = DiscoveryConfig::from_settings(&s).unwrap_err();
+        assert!(e.to_string().contains("REGISTRY_TYPE 'consul'"), "{e}");
+    }
+}
