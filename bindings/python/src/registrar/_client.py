@@ -282,6 +282,8 @@ def _free_trampoline(user_data: Optional[int]) -> None:
 # Module-level: these must outlive every client that may call them.
 _LOG_CALLBACK = _native.LOG_CALLBACK(_log_trampoline)
 _FREE_CALLBACK = _native.FREE_CALLBACK(_free_trampoline)
+_NO_LOG = _native.LOG_CALLBACK()  # NULL function pointers
+_NO_FREE = _native.FREE_CALLBACK()
 
 
 class Client:
@@ -424,7 +426,7 @@ class Client:
                     error = make_error(status, _native.last_error_message())
         if self._has_py_logger and not forked:
             with self._use(allow_closed=True) as h:
-                lib.registrar_client_set_logger(h, None, None, None, 0)
+                lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, 0)
         with self._lock:
             self._free_pending = True
             to_free = self._take_for_free()
@@ -564,7 +566,7 @@ class Client:
         interpreter exit (before Python's teardown), never called after :meth:`stop` returns."""
         if logger is None:
             with self._use() as h:
-                _check(lib.registrar_client_set_logger(h, None, None, None, int(level)))
+                _check(lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, int(level)))
             self._has_py_logger = False
             return
         if isinstance(logger, logging.Logger):
