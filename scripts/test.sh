@@ -40,6 +40,7 @@ REGISTRAR_TEST_EUREKA_AUTH_URL=$(scripts/test-eureka.sh start "$REGISTRAR_TEST_R
 export REGISTRAR_TEST_EUREKA_URL REGISTRAR_TEST_EUREKA_AUTH_URL
 
 run "cargo test" cargo test --release --locked -- --test-threads=2
+run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGISTRAR_TEST_EUREKA_URL" scripts/demo.sh --for 2
 for suite in c python go; do
   [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"
 done
