@@ -26,6 +26,47 @@
 
 
 /**
+ * `lookup` of the query functions: an application name (case-insensitive).
+ */
+#define REGISTRAR_LOOKUP_APP 0
+
+/**
+ * `lookup`: a VIP address (exact; an instance registered with "a,b" is found under "a" and "b").
+ */
+#define REGISTRAR_LOOKUP_VIP 1
+
+/**
+ * `lookup`: a secure VIP address (exact, split like VIPs).
+ */
+#define REGISTRAR_LOOKUP_SECURE_VIP 2
+
+/**
+ * `choice` of `registrar_discovery_choose*`: each UP instance in turn.
+ */
+#define REGISTRAR_CHOICE_ROUND_ROBIN 0
+
+/**
+ * `choice`: an UP instance picked uniformly at random.
+ */
+#define REGISTRAR_CHOICE_RANDOM 1
+
+/**
+ * `flags` of the query functions: include instances of every status (default: UP only).
+ */
+#define REGISTRAR_QUERY_ALL_STATUSES 1
+
+/**
+ * `url_flags`: `https://host:securePort` when the instance's secure port is enabled
+ * (otherwise, and by default, `http://host:port`).
+ */
+#define REGISTRAR_URL_SECURE 1
+
+/**
+ * `url_flags`: the IP address in place of the host name.
+ */
+#define REGISTRAR_URL_USE_IP 2
+
+/**
  * Bumped on every incompatible change of the C interface (signatures, struct layouts, codes).
  * Wrappers compare it with the number they were written for when they load the library.
  */
@@ -141,6 +182,24 @@ typedef enum {
 } registrar_instance_status;
 
 /**
+ * Where a discovery cache is in its life.
+ */
+typedef enum {
+  /**
+   * Created; `registrar_discovery_start` not called yet.
+   */
+  REGISTRAR_DISCOVERY_NOT_STARTED = 0,
+  /**
+   * The background thread keeps the cache fresh.
+   */
+  REGISTRAR_DISCOVERY_RUNNING = 1,
+  /**
+   * Stopped: nothing more is fetched; queries fail with REGISTRAR_ERR_SHUT_DOWN.
+   */
+  REGISTRAR_DISCOVERY_STOPPED = 2,
+} registrar_discovery_state;
+
+/**
  * Severity of a log message.
  */
 typedef enum {
@@ -171,6 +230,25 @@ typedef struct registrar_client registrar_client;
  * A client copies what it needs: the config can be freed right after `registrar_client_new`.
  */
 typedef struct registrar_config registrar_config;
+
+/**
+ * A registry cache with its own background thread (one per handle; nothing runs before
+ * `registrar_discovery_start`). Queries are answered from memory, never from the network.
+ *
+ * Thread-safety: every function may be called on the same handle from any number of
+ * threads at once, except `registrar_discovery_free`, which must not race any other call.
+ *
+ * fork(): a handle belongs to the process that created it. In a child every call returns
+ * REGISTRAR_ERR_FORKED and `registrar_discovery_free` only releases memory.
+ */
+typedef struct registrar_discovery registrar_discovery;
+
+/**
+ * The result of a query: `registrar_instance_list_len` instances, read with
+ * `registrar_instance_list_get`, freed with `registrar_instance_list_free`. Immutable:
+ * any number of threads may read one list at once; it does not change when the cache does.
+ */
+typedef struct registrar_instance_list registrar_instance_list;
 
 /**
  * Receives log messages: `user_data` as given, a `registrar_log_level`, and a NUL-terminated
@@ -213,6 +291,113 @@ typedef struct {
    */
   uint64_t failed_requests;
 } registrar_client_info;
+
+/**
+ * Called on the discovery thread after every change of the cached registry with the new
+ * version. It must return quickly and must not call `registrar_discovery_free`; it may call
+ * `registrar_discovery_stop` (which then only requests the stop) and any query.
+ */
+typedef void (*registrar_discovery_listener)(void *user_data, uint64_t version);
+
+/**
+ * A snapshot of a discovery cache, filled by `registrar_discovery_get_info`.
+ */
+typedef struct {
+  registrar_discovery_state state;
+  /**
+   * 1 once a registry has been fetched (queries have data), else 0.
+   */
+  int32_t ready;
+  /**
+   * Bumped on every change of the cached registry; 0 before the first fetch.
+   */
+  uint64_t version;
+  /**
+   * Applications and instances (every status) in the cache.
+   */
+  uint64_t apps;
+  uint64_t instances;
+  /**
+   * Milliseconds since the server last confirmed the cache (a successful refresh); grows
+   * while the server is unreachable (the cache keeps the last good registry). -1 before
+   * the first successful fetch.
+   */
+  int64_t age_ms;
+  /**
+   * The status of the last refresh: REGISTRAR_OK, or why it failed (message:
+   * `registrar_discovery_last_error`).
+   */
+  registrar_status last_error;
+  /**
+   * Successful full fetches (GET apps) and delta fetches (GET apps/delta).
+   */
+  uint64_t full_fetches;
+  uint64_t delta_fetches;
+  /**
+   * Deltas whose recomputed apps__hashcode differed from the server's (each was followed
+   * by a full fetch).
+   */
+  uint64_t hash_mismatches;
+  /**
+   * Refreshes that failed.
+   */
+  uint64_t failed_refreshes;
+} registrar_discovery_info;
+
+/**
+ * One metadata entry of an instance. Both strings are UTF-8, NUL-terminated.
+ */
+typedef struct {
+  const char *key;
+  const char *value;
+} registrar_metadata_entry;
+
+/**
+ * One instance of a query result. Every pointer is valid until the list it came from is
+ * freed; strings are UTF-8, NUL-terminated, never NULL ("" when the registry has none).
+ */
+typedef struct {
+  const char *instance_id;
+  /**
+   * Upper-case.
+   */
+  const char *app;
+  const char *host_name;
+  const char *ip_addr;
+  uint16_t port;
+  uint16_t secure_port;
+  /**
+   * 1 when the port is enabled, else 0.
+   */
+  int32_t port_enabled;
+  int32_t secure_port_enabled;
+  /**
+   * The status the registry serves (with any operator override applied).
+   */
+  registrar_instance_status status;
+  /**
+   * The operator override; REGISTRAR_INSTANCE_UNKNOWN when there is none.
+   */
+  registrar_instance_status overridden_status;
+  /**
+   * As registered: possibly a comma-separated list.
+   */
+  const char *vip_address;
+  const char *secure_vip_address;
+  const char *home_page_url;
+  const char *status_page_url;
+  const char *health_check_url;
+  /**
+   * `metadata_len` entries sorted by key (NULL when there are none).
+   */
+  const registrar_metadata_entry *metadata;
+  size_t metadata_len;
+  /**
+   * Epoch milliseconds; 0 when the registry did not say.
+   */
+  uint64_t last_updated_timestamp;
+  uint64_t last_dirty_timestamp;
+} registrar_instance;
 
 #ifdef __cplusplus
 extern "C" {
@@ -382,6 +567,217 @@ registrar_status registrar_config_validate(const registrar_config *config);
  * Frees a config. NULL is a no-op.
  */
 void registrar_config_free(registrar_config *config);
+
+/**
+ * Creates a discovery cache from a config: only REGISTRY_URL (and REGISTRY_USER /
+ * REGISTRY_PASSWORD), REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL are read, so a process
+ * that only discovers needs no REGISTRY_APP_NAME. Nothing is fetched before
+ * `registrar_discovery_start`. Writes `*out` only on success; free it with
+ * `registrar_discovery_free`. The config is only read during the call.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG, REGISTRAR_ERR_TRANSPORT
+ * (the HTTP client could not be created).
+ */
+registrar_status registrar_discovery_new(const registrar_config *config, registrar_discovery **out);
+
+/**
+ * Starts the background thread and returns at once: it fetches the whole registry (GET
+ * apps), then every REGISTRY_FETCH_INTERVAL the changes (GET apps/delta), checking them
+ * against the server's hash code and fetching everything again on any mismatch or error.
+ * On errors the last good registry is kept. Calling it again while running does nothing.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (stopped), REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_start(const registrar_discovery *discovery);
+
+/**
+ * Blocks until the first fetch has succeeded (returns at once if it has), at most
+ * `timeout_ms`. Errors: REGISTRAR_ERR_TIMEOUT (the message gives the last error, e.g. the
+ * registry is unreachable or refused the credentials, or says the cache was not started),
+ * REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_wait_ready(const registrar_discovery *discovery,
+                                                uint32_t timeout_ms);
+
+/**
+ * Refreshes the cache now (as a scheduled refresh would) and waits for the outcome, at most
+ * `timeout_ms`. Use it when the caller must see a change it knows about (e.g. right after
+ * registering). Errors: the refresh's own error (REGISTRAR_ERR_TRANSPORT,
+ * REGISTRAR_ERR_UNAUTHORIZED, ...; the last good registry is kept), REGISTRAR_ERR_TIMEOUT,
+ * REGISTRAR_ERR_INVALID_ARGUMENT (not started), REGISTRAR_ERR_SHUT_DOWN,
+ * REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_refresh(const registrar_discovery *discovery,
+                                             uint32_t timeout_ms);
+
+/**
+ * Blocks until the cached registry's version is greater than `since_version` (at once if it
+ * already is), at most `timeout_ms`, and writes the version to `*out_version`. Pass the
+ * version of the last change you handled (0 at first). Wrappers use it to deliver change
+ * notifications from a thread of their own.
+ * Errors: REGISTRAR_ERR_TIMEOUT (no change), REGISTRAR_ERR_SHUT_DOWN,
+ * REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_wait_change(const registrar_discovery *discovery,
+                                                 uint64_t since_version,
+                                                 uint32_t timeout_ms,
+                                                 uint64_t *out_version);
+
+/**
+ * Calls `listener(user_data, version)` on the discovery thread after every change of the
+ * cached registry (NULL removes the current one; its `free_user_data` is then called, after
+ * its last call). Never called after `registrar_discovery_stop` returns. On error nothing is
+ * installed and `free_user_data` is not called.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_set_listener(const registrar_discovery *discovery,
+                                                  registrar_discovery_listener listener,
+                                                  void *user_data,
+                                                  registrar_free_callback free_user_data);
+
+/**
+ * Fills `*out` with the cache's state, version, size, age and counters.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_get_info(const registrar_discovery *discovery,
+                                              registrar_discovery_info *out);
+
+/**
+ * Copies the message of the last refresh's failure ("" if it succeeded) into `buf`,
+ * snprintf-style; `*out_len` receives its full length.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_last_error(const registrar_discovery *discovery,
+                                                char *buf,
+                                                size_t buf_len,
+                                                size_t *out_len);
+
+/**
+ * The instances under an application name (`REGISTRAR_LOOKUP_APP`, case-insensitive), a VIP
+ * (`REGISTRAR_LOOKUP_VIP`) or a secure VIP (`REGISTRAR_LOOKUP_SECURE_VIP`, both exact), sorted
+ * by instance id. UP instances only, unless `flags` has `REGISTRAR_QUERY_ALL_STATUSES`.
+ * An unknown name, or a cache that has not fetched yet, gives an empty list
+ * (`registrar_discovery_get_info` tells which). Writes `*out` only on success; free it with
+ * `registrar_instance_list_free`.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_UTF8,
+ * REGISTRAR_ERR_INVALID_ARGUMENT (lookup or flags), REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_instances(const registrar_discovery *discovery,
+                                               int32_t lookup,
+                                               const char *name,
+                                               uint32_t flags,
+                                               registrar_instance_list **out);
+
+/**
+ * Every cached instance (UP only unless `flags` has `REGISTRAR_QUERY_ALL_STATUSES`), sorted
+ * by instance id. Free the list with `registrar_instance_list_free`.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (flags),
+ * REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_all(const registrar_discovery *discovery,
+                                         uint32_t flags,
+                                         registrar_instance_list **out);
+
+/**
+ * The instance(s) with this instance id, whatever their status (normally one; ids are unique
+ * per application). Free the list with `registrar_instance_list_free`.
+ * Errors: REGISTRAR_ERR_NOT_FOUND (no such instance in the cache), REGISTRAR_ERR_NULL_ARGUMENT,
+ * REGISTRAR_ERR_INVALID_UTF8, REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_instance(const registrar_discovery *discovery,
+                                              const char *instance_id,
+                                              registrar_instance_list **out);
+
+/**
+ * Chooses one UP instance under an application name / VIP / secure VIP (`lookup` as for
+ * `registrar_discovery_instances`): `REGISTRAR_CHOICE_ROUND_ROBIN` (each UP instance in turn,
+ * evenly, across refreshes) or `REGISTRAR_CHOICE_RANDOM`. Writes a list of one instance;
+ * free it with `registrar_instance_list_free`.
+ * Errors: REGISTRAR_ERR_NOT_FOUND (no UP instance, or nothing fetched yet: the message says
+ * which), REGISTRAR_ERR_INVALID_ARGUMENT, REGISTRAR_ERR_NULL_ARGUMENT,
+ * REGISTRAR_ERR_INVALID_UTF8, REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_choose(const registrar_discovery *discovery,
+                                            int32_t lookup,
+                                            const char *name,
+                                            int32_t choice,
+                                            registrar_instance_list **out);
+
+/**
+ * Chooses one UP instance like `registrar_discovery_choose` and copies its base URL into
+ * `buf`, snprintf-style (`*out_len` receives the full length): `http://host:port`, or with
+ * `REGISTRAR_URL_SECURE` in `url_flags` `https://host:securePort` when the instance's secure
+ * port is enabled; `REGISTRAR_URL_USE_IP` uses the IP address in place of the host name.
+ * If `*out_len >= buf_len` the URL was truncated: call again with a bigger buffer (that call
+ * chooses again). 512 bytes is plenty for real host names.
+ * Errors: as `registrar_discovery_choose`.
+ */
+registrar_status registrar_discovery_choose_url(const registrar_discovery *discovery,
+                                                int32_t lookup,
+                                                const char *name,
+                                                int32_t choice,
+                                                uint32_t url_flags,
+                                                char *buf,
+                                                size_t buf_len,
+                                                size_t *out_len);
+
+/**
+ * Stops the background thread, waiting at most `timeout_ms` (0: REGISTRY_TIMEOUT) for a
+ * request in flight. Idempotent. After it returns nothing more is fetched, the listener is
+ * not called again and queries fail with REGISTRAR_ERR_SHUT_DOWN (lists already returned stay
+ * valid). Called from the listener it only requests the stop.
+ * Errors: REGISTRAR_ERR_TIMEOUT, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_stop(const registrar_discovery *discovery,
+                                          uint32_t timeout_ms);
+
+/**
+ * Frees a discovery handle, stopping it first if it runs (bounded by REGISTRY_TIMEOUT).
+ * NULL is a no-op. Lists obtained from it stay valid until freed themselves. In a fork()
+ * child it only releases memory. Must not race other calls on the handle and must not be
+ * called from its listener.
+ */
+void registrar_discovery_free(registrar_discovery *discovery);
+
+/**
+ * The number of instances in a list (0 for NULL).
+ */
+size_t registrar_instance_list_len(const registrar_instance_list *list);
+
+/**
+ * The instance at `index` (0-based), valid until the list is freed; NULL when `list` is NULL
+ * or `index` is out of range.
+ */
+const registrar_instance *registrar_instance_list_get(const registrar_instance_list *list,
+                                                      size_t index);
+
+/**
+ * The version of the cached registry the list was taken from (compare with
+ * `registrar_discovery_info.version`); 0 for NULL or a list taken before the first fetch.
+ */
+uint64_t registrar_instance_list_version(const registrar_instance_list *list);
+
+/**
+ * Copies the base URL of the instance at `index` into `buf`, snprintf-style (`*out_len`
+ * receives the full length); `url_flags` as for `registrar_discovery_choose_url`.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (index out of range,
+ * unknown flags).
+ */
+registrar_status registrar_instance_list_url(const registrar_instance_list *list,
+                                             size_t index,
+                                             uint32_t url_flags,
+                                             char *buf,
+                                             size_t buf_len,
+                                             size_t *out_len);
+
+/**
+ * Frees a list. NULL is a no-op. Every pointer read from it becomes invalid.
+ */
+void registrar_instance_list_free(registrar_instance_list *list);
+
+/**
+ * The name of a `registrar_instance_status`, e.g. "UP", "OUT_OF_SERVICE"; "UNKNOWN" for any
+ * other number. Static: never free it.
+ */
+const char *registrar_instance_status_str(int32_t status);
 
 /**
  * Copies the message of the last failed registrar call **on the calling thread** into `buf`

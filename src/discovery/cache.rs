@@ -14,7 +14,7 @@
 //! hosts can wait for it ([`Discovery::wait_change`]) or be called back ([`Discovery::set_listener`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -99,7 +99,10 @@ struct Counters {
 struct Shared {
     config: DiscoveryConfig,
     http: EurekaHttp,
-    registry: RwLock<Option<Arc<Registry>>>,
+    /// The cached registry and its version, swapped together.
+    registry: RwLock<Option<(Arc<Registry>, u64)>>,
+    /// Mirrors `state.phase == Stopped` for the lock-free query path.
+    stopped: AtomicBool,
     state: Mutex<State>,
     /// Signalled on every state change: wakes the worker (refresh, stop) and all waiters.
     changed: Condvar,
@@ -126,6 +129,7 @@ impl Discovery {
                 config,
                 http,
                 registry: RwLock::new(None),
+                stopped: AtomicBool::new(false),
                 state: Mutex::new(State {
                     phase: DiscoveryPhase::NotStarted,
                     version: 0,
@@ -177,7 +181,18 @@ impl Discovery {
     /// The cached registry, `None` before the first successful fetch. Stays the last good
     /// one while the server is unreachable, and after stop.
     pub fn registry(&self) -> Option<Arc<Registry>> {
+        self.shared.registry.read().as_ref().map(|(r, _)| r.clone())
+    }
+
+    /// The cached registry with its version, read together (one lock, no waiting on the
+    /// background thread): what queries use.
+    pub fn current(&self) -> Option<(Arc<Registry>, u64)> {
         self.shared.registry.read().clone()
+    }
+
+    /// True once stop has been called.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
     }
 
     /// Waits until the first fetch has succeeded (at once if it has). `Timeout` says why not.
@@ -285,7 +300,7 @@ impl Discovery {
 
     pub fn info(&self) -> DiscoveryInfo {
         let state = self.shared.state.lock();
-        let registry = self.shared.registry.read().clone();
+        let registry = self.registry();
         let counters = &self.shared.counters;
         DiscoveryInfo {
             phase: state.phase,
@@ -320,6 +335,7 @@ impl Discovery {
                 state.worker_done = true;
             }
             state.phase = DiscoveryPhase::Stopped;
+            self.shared.stopped.store(true, Ordering::Release);
             self.shared.changed.notify_all();
             if state.worker_done {
                 drop(state);
@@ -413,7 +429,7 @@ fn cycle(shared: &Shared) -> bool {
             let wake = state.next_fetch;
             shared.changed.wait_until(&mut state, wake);
         }
-        let current = shared.registry.read().clone();
+        let current = shared.registry.read().as_ref().map(|(r, _)| r.clone());
         let stale = state
             .last_success
             .map_or(true, |t| t.elapsed() > MAX_DELTA_GAP);
@@ -438,8 +454,8 @@ fn cycle(shared: &Shared) -> bool {
             state.backoff_next = FIRST_BACKOFF;
             state.next_fetch = now + shared.config.fetch_interval;
             if let Some(next) = next {
-                *shared.registry.write() = Some(Arc::new(next));
                 state.version += 1;
+                *shared.registry.write() = Some((Arc::new(next), state.version));
                 new_version = Some(state.version);
             }
         }

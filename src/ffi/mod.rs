@@ -11,6 +11,7 @@
 
 mod client;
 mod config;
+mod discovery;
 mod last_error;
 pub(crate) mod os;
 mod status;
@@ -21,6 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use client::*;
 pub use config::*;
+pub use discovery::*;
 pub use last_error::registrar_last_error_message;
 pub use status::{registrar_status, registrar_status_str};
 pub use version::*;
