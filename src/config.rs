@@ -542,7 +542,7 @@ pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
     let secs: f64 = value
         .parse()
         .map_err(|_| Error::InvalidConfig(format!("{key} '{value}' is not a number of seconds")))?;
-    if !secs.is_finite() || secs < 0.01 || secs > 86_400.0 {
+    if !(0.01..=86_400.0).contains(&secs) {
         return Err(Error::InvalidConfig(format!(
             "{key} '{value}' is out of range (0.01 to 86400 seconds)"
         )));
