@@ -164,6 +164,7 @@ class Config:
         self._finalizer = weakref.finalize(self, lib.registrar_config_free, handle.value)
         self._finalizer.atexit = False
         self._lock = threading.Lock()
+        _live_objects.add(self)
         self._from_env = from_env
         self._shown: Dict[str, object] = {}
         # Metadata values the REGISTRY_METADATA text form cannot carry exactly (commas,
@@ -332,6 +333,7 @@ class Client:
         self._handle: Optional[int] = handle.value
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        _live_objects.add(self)
         self._in_flight = 0
         self._closed = False
         self._free_pending = False
@@ -642,6 +644,23 @@ def _finalize(handle: int, pid: int) -> None:
 
 
 _clients_with_loggers: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_live_objects: "weakref.WeakSet[Union[Client, Config]]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A fork() child has only the forking thread: locks held by other threads of the parent
+    at the moment of the fork would never be released, and their calls are not in flight
+    here. Give every client and config fresh locks so the child can always close them."""
+    global _log_sinks_lock
+    _log_sinks_lock = threading.Lock()
+    for obj in list(_live_objects):
+        obj._lock = threading.Lock()
+        if isinstance(obj, Client):
+            obj._in_flight = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
