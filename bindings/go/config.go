@@ -1,0 +1,265 @@
+package registrar
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SettingNames lists the environment variables registrar reads (the seed's REGISTRY_*
+// variables plus registrar's own). Their meaning and defaults are in the C library's docs.
+var SettingNames = []string{
+	"REGISTRY_TYPE",
+	"REGISTRY_URL",
+	"REGISTRY_USER",
+	"REGISTRY_PASSWORD",
+	"REGISTRY_APP_NAME",
+	"REGISTRY_INSTANCE_ID",
+	"REGISTRY_HOSTNAME",
+	"REGISTRY_IP_ADDRESS",
+	"REGISTRY_PORT",
+	"REGISTRY_SECURE_PORT",
+	"REGISTRY_VIP_ADDRESS",
+	"REGISTRY_SECURE_VIP_ADDRESS",
+	"REGISTRY_HOME_PAGE_URL",
+	"REGISTRY_STATUS_PAGE_URL",
+	"REGISTRY_HEALTH_CHECK_URL",
+	"REGISTRY_METADATA",
+	"REGISTRY_HEARTBEAT_INTERVAL",
+	"REGISTRY_LEASE_DURATION",
+	"REGISTRY_TIMEOUT",
+}
+
+// Config holds the settings of a client. The zero value means "all defaults"; AppName is
+// the one setting without a default. Precedence, lowest to highest: the library's
+// defaults, Settings (raw values by name, which ConfigFromEnv fills from the environment),
+// then the typed fields when they are not zero.
+//
+// Values are validated by the C library when Start (or Validate) is called, with messages
+// that name the setting. A Config is a plain value: copy it freely; printing it with
+// %v, %+v, %#v or String never shows the password (nor a password inside a URL).
+type Config struct {
+	// URL is one or more Eureka service URLs, comma-separated:
+	// "http://127.0.0.1:8761/eureka/" (the seed's ".../eureka/apps/" form works too).
+	URL string
+	// User and Password enable HTTP basic auth (sent preemptively).
+	User     string
+	Password string
+	// AppName is the application name (registered upper-case). Required.
+	AppName string
+	// InstanceID defaults to "{hostname}:{app}:{port}".
+	InstanceID string
+	Hostname   string
+	IPAddress  string
+	// Port is the HTTP port (default 8080); SecurePort the HTTPS port (0: disabled).
+	Port       int
+	SecurePort int
+
+	VIPAddress       string
+	SecureVIPAddress string
+	HomePageURL      string
+	StatusPageURL    string
+	HealthCheckURL   string
+
+	// Metadata entries are added to (and override) REGISTRY_METADATA's.
+	Metadata map[string]string
+
+	// HeartbeatInterval (default 30 s), LeaseDuration (default 90 s, whole seconds) and
+	// Timeout, the HTTP timeout per request (default 5 s).
+	HeartbeatInterval time.Duration
+	LeaseDuration     time.Duration
+	Timeout           time.Duration
+
+	// Status is the status of the first registration; zero (StatusUnknown) means the
+	// library's default, STARTING. Set StatusUp to register as ready at once.
+	Status Status
+
+	// Settings holds raw values by setting name, parsed by the library exactly like the
+	// environment: "REGISTRY_PORT" or "port" (case-insensitive, prefix optional). An unknown
+	// name is an ErrInvalidConfig from Start. ConfigFromEnv fills it.
+	Settings map[string]string
+}
+
+// ConfigFromEnv returns a Config whose Settings hold every non-empty REGISTRY_* variable
+// of the environment (read now, in Go: later changes to the environment are not seen).
+// Set typed fields on the result to override them from code.
+func ConfigFromEnv() Config {
+	var cfg Config
+	for _, name := range SettingNames {
+		if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
+			if cfg.Settings == nil {
+				cfg.Settings = make(map[string]string)
+			}
+			cfg.Settings[name] = v
+		}
+	}
+	return cfg
+}
+
+// Validate checks the config exactly as Start would, without creating a client.
+func (c Config) Validate() error {
+	if err := checkLibrary(); err != nil {
+		return err
+	}
+	cc, err := c.toC()
+	if err != nil {
+		return err
+	}
+	defer cc.free()
+	return cc.validate()
+}
+
+// pair is one setting as given to registrar_config_set.
+type pair struct{ key, value string }
+
+// pairs lists the settings in the order they are applied: Settings (sorted by name, for
+// determinism), then the typed fields that are set.
+func (c Config) pairs() []pair {
+	var out []pair
+	keys := make([]string, 0, len(c.Settings))
+	for k := range c.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, pair{k, c.Settings[k]})
+	}
+	str := func(key, v string) {
+		if v != "" {
+			out = append(out, pair{key, v})
+		}
+	}
+	num := func(key string, v int) {
+		if v != 0 {
+			out = append(out, pair{key, strconv.Itoa(v)})
+		}
+	}
+	secs := func(key string, d time.Duration) {
+		if d != 0 {
+			out = append(out, pair{key, strconv.FormatFloat(d.Seconds(), 'f', -1, 64)})
+		}
+	}
+	str("REGISTRY_URL", c.URL)
+	str("REGISTRY_USER", c.User)
+	str("REGISTRY_PASSWORD", c.Password)
+	str("REGISTRY_APP_NAME", c.AppName)
+	str("REGISTRY_INSTANCE_ID", c.InstanceID)
+	str("REGISTRY_HOSTNAME", c.Hostname)
+	str("REGISTRY_IP_ADDRESS", c.IPAddress)
+	num("REGISTRY_PORT", c.Port)
+	num("REGISTRY_SECURE_PORT", c.SecurePort)
+	str("REGISTRY_VIP_ADDRESS", c.VIPAddress)
+	str("REGISTRY_SECURE_VIP_ADDRESS", c.SecureVIPAddress)
+	str("REGISTRY_HOME_PAGE_URL", c.HomePageURL)
+	str("REGISTRY_STATUS_PAGE_URL", c.StatusPageURL)
+	str("REGISTRY_HEALTH_CHECK_URL", c.HealthCheckURL)
+	secs("REGISTRY_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
+	secs("REGISTRY_LEASE_DURATION", c.LeaseDuration)
+	secs("REGISTRY_TIMEOUT", c.Timeout)
+	return out
+}
+
+// toC builds the library's config. Messages come from the library and name the setting,
+// never its value (values may be secrets).
+func (c Config) toC() (cConfig, error) {
+	cc, err := newCConfig()
+	if err != nil {
+		return cConfig{}, err
+	}
+	for _, p := range c.pairs() {
+		if err := cc.set(p.key, p.value); err != nil {
+			cc.free()
+			return cConfig{}, err
+		}
+	}
+	return cc, nil
+}
+
+// String shows the settings that are set, with the password and URL credentials masked.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("registrar.Config{")
+	for i, p := range c.pairs() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.key)
+		b.WriteString("=")
+		b.WriteString(strconv.Quote(redact(p.key, p.value)))
+	}
+	if len(c.Metadata) > 0 {
+		keys := make([]string, 0, len(c.Metadata))
+		for k := range c.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(", Metadata={")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q: %q", k, c.Metadata[k])
+		}
+		b.WriteString("}")
+	}
+	if c.Status != StatusUnknown {
+		fmt.Fprintf(&b, ", Status=%v", c.Status)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// GoString makes %#v as safe as %v.
+func (c Config) GoString() string { return c.String() }
+
+// Format makes every verb (%v, %+v, %#v, %s, %q...) go through String, so no formatting path
+// reaches the Password field.
+func (c Config) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'q':
+		fmt.Fprint(f, strconv.Quote(c.String()))
+	default:
+		fmt.Fprint(f, c.String())
+	}
+}
+
+// redact masks secrets in a setting's value for display.
+func redact(key, value string) string {
+	k := strings.ToUpper(key)
+	if !strings.HasPrefix(k, "REGISTRY_") {
+		k = "REGISTRY_" + k
+	}
+	switch k {
+	case "REGISTRY_PASSWORD":
+		return "***"
+	case "REGISTRY_URL":
+		parts := strings.Split(value, ",")
+		for i, u := range parts {
+			parts[i] = redactURL(u)
+		}
+		return strings.Join(parts, ",")
+	}
+	return value
+}
+
+// redactURL replaces the user-info of a URL ("user:pw@") with "***@".
+func redactURL(u string) string {
+	start := strings.Index(u, "://")
+	if start < 0 {
+		start = 0
+	} else {
+		start += 3
+	}
+	rest := u[start:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return u[:start] + "***@" + rest[at+1:]
+	}
+	return u
+}

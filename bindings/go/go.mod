@@ -1,0 +1,3 @@
+module github.com/registrar/registrar/bindings/go
+
+go 1.24
