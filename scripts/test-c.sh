@@ -100,6 +100,14 @@ build test_live-static tests/c/test_live.c "${STATIC[@]}"
 build test_live-asan tests/c/test_live.c "${SANITIZE[@]}" "${STATIC[@]}"
 build register examples/c/register.c "${SHARED[@]}"
 build register-static examples/c/register.c "${STATIC[@]}"
+# Every C example compiles warning-free against both libraries (discover is exercised by the
+# discovery tests; here it is only built).
+for example in examples/c/*.c; do
+  name=$(basename "$example" .c)
+  [ "$name" = register ] && continue
+  build "example-$name" "$example" "${SHARED[@]}"
+  build "example-$name-static" "$example" "${STATIC[@]}"
+done
 check header-as-c99 cc -x c -std=c99 -pedantic -fsyntax-only -Wall -Wextra -Werror include/registrar.h
 check header-as-c++ c++ -x c++ -fsyntax-only -Wall -Wextra -Werror include/registrar.h
 check build-cpp_smoke c++ -std=c++11 -Wall -Wextra -Werror -Iinclude tests/c/cpp_smoke.cpp \
