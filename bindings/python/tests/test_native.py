@@ -61,6 +61,17 @@ C_TO_CTYPES: Dict[str, Any] = {
     "registrar_client_info *": ctypes.POINTER(_native.ClientInfo),
     "registrar_log_callback": _native.LOG_CALLBACK,
     "registrar_free_callback": _native.FREE_CALLBACK,
+    "registrar_discovery_listener": _native.DISCOVERY_LISTENER,
+    "registrar_discovery *": ctypes.c_void_p,
+    "const registrar_discovery *": ctypes.c_void_p,
+    "registrar_discovery **": ctypes.POINTER(ctypes.c_void_p),
+    "registrar_discovery_info *": ctypes.POINTER(_native.DiscoveryInfo),
+    "registrar_instance_list *": ctypes.c_void_p,
+    "const registrar_instance_list *": ctypes.c_void_p,
+    "registrar_instance_list **": ctypes.POINTER(ctypes.c_void_p),
+    "const registrar_instance *": ctypes.POINTER(_native.Instance),
+    "uint64_t": ctypes.c_uint64,
+    "uint64_t *": ctypes.POINTER(ctypes.c_uint64),
 }
 
 
@@ -113,19 +124,57 @@ def test_enums_match_the_header():
     assert enum_values("REGISTRAR_INSTANCE_") == {s.name: s.value for s in registrar.Status}
     assert enum_values("REGISTRAR_STATE_") == {s.name: s.value for s in registrar.State}
     assert enum_values("REGISTRAR_LOG_") == {s.name: s.value for s in registrar.LogLevel}
+    discovery = enum_values("REGISTRAR_DISCOVERY_")
+    assert discovery == {"NOT_STARTED": 0, "RUNNING": 1, "STOPPED": 2}
 
 
-def test_info_struct_matches_the_header():
-    body = re.search(r"typedef struct \{(.*?)\} registrar_client_info;", header_text(), re.S)
-    assert body
-    fields = [line.strip().rstrip(";").split() for line in body.group(1).splitlines() if line.strip()]
-    expected = {
-        "registrar_client_state": _native.c_enum,
-        "registrar_instance_status": _native.c_enum,
-        "registrar_status": _native.c_enum,
-        "uint64_t": ctypes.c_uint64,
-    }
-    assert [(n, expected[t]) for t, n in fields] == list(_native.ClientInfo._fields_)
+def test_instance_status_names():
+    for status in registrar.Status:
+        assert _native.lib.registrar_instance_status_str(status).decode() == status.name
+
+
+STRUCTS = {
+    "registrar_client_info": _native.ClientInfo,
+    "registrar_discovery_info": _native.DiscoveryInfo,
+    "registrar_metadata_entry": _native.MetadataEntry,
+    "registrar_instance": _native.Instance,
+}
+FIELD_TYPES: Dict[str, Any] = {
+    "registrar_client_state": _native.c_enum,
+    "registrar_discovery_state": _native.c_enum,
+    "registrar_instance_status": _native.c_enum,
+    "registrar_status": _native.c_enum,
+    "uint64_t": ctypes.c_uint64,
+    "int64_t": ctypes.c_int64,
+    "int32_t": ctypes.c_int32,
+    "uint16_t": ctypes.c_uint16,
+    "size_t": ctypes.c_size_t,
+    "const char *": ctypes.c_char_p,
+    "const registrar_metadata_entry *": ctypes.POINTER(_native.MetadataEntry),
+}
+
+
+def header_structs() -> Dict[str, List[Tuple[str, str]]]:
+    structs = {}
+    for m in re.finditer(r"typedef struct \{(.*?)\} (\w+);", header_text(), re.S):
+        fields = []
+        for declaration in m.group(1).split(";"):
+            declaration = " ".join(declaration.split())
+            if not declaration:
+                continue
+            c_type, names = re.match(r"(.*?[\w*])\s*(\w+(?:\s*,\s*\w+)*)$", declaration).groups()
+            for name in names.split(","):
+                fields.append((name.strip(), normalize(c_type)))
+        structs[m.group(2)] = fields
+    return structs
+
+
+def test_every_header_struct_is_declared_with_its_layout():
+    structs = header_structs()
+    assert set(structs) == set(STRUCTS), sorted(structs)
+    for name, fields in structs.items():
+        expected = [(field, FIELD_TYPES[c_type]) for field, c_type in fields]
+        assert expected == list(STRUCTS[name]._fields_), name
 
 
 def test_abi_version_matches_the_header():

@@ -31,7 +31,9 @@ from ctypes import (
     c_char_p,
     c_int,
     c_int32,
+    c_int64,
     c_size_t,
+    c_uint16,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -81,6 +83,63 @@ class ClientInfo(Structure):
     ]
 
 
+#: ``registrar_discovery *`` and ``registrar_instance_list *``.
+discovery_p = c_void_p
+list_p = c_void_p
+
+
+class DiscoveryInfo(Structure):
+    """``registrar_discovery_info``."""
+
+    _fields_ = [
+        ("state", c_enum),
+        ("ready", c_int32),
+        ("version", c_uint64),
+        ("apps", c_uint64),
+        ("instances", c_uint64),
+        ("age_ms", c_int64),
+        ("last_error", c_enum),
+        ("full_fetches", c_uint64),
+        ("delta_fetches", c_uint64),
+        ("hash_mismatches", c_uint64),
+        ("failed_refreshes", c_uint64),
+    ]
+
+
+class MetadataEntry(Structure):
+    """``registrar_metadata_entry``."""
+
+    _fields_ = [("key", c_char_p), ("value", c_char_p)]
+
+
+class Instance(Structure):
+    """``registrar_instance`` (valid only while its list lives)."""
+
+    _fields_ = [
+        ("instance_id", c_char_p),
+        ("app", c_char_p),
+        ("host_name", c_char_p),
+        ("ip_addr", c_char_p),
+        ("port", c_uint16),
+        ("secure_port", c_uint16),
+        ("port_enabled", c_int32),
+        ("secure_port_enabled", c_int32),
+        ("status", c_enum),
+        ("overridden_status", c_enum),
+        ("vip_address", c_char_p),
+        ("secure_vip_address", c_char_p),
+        ("home_page_url", c_char_p),
+        ("status_page_url", c_char_p),
+        ("health_check_url", c_char_p),
+        ("metadata", POINTER(MetadataEntry)),
+        ("metadata_len", c_size_t),
+        ("last_updated_timestamp", c_uint64),
+        ("last_dirty_timestamp", c_uint64),
+    ]
+
+
+#: ``void (*registrar_discovery_listener)(void *user_data, uint64_t version)``
+DISCOVERY_LISTENER = CFUNCTYPE(None, c_void_p, c_uint64)
 #: ``void (*registrar_log_callback)(void *user_data, int32_t level, const char *message)``
 LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
 #: ``void (*registrar_free_callback)(void *user_data)``
@@ -115,6 +174,48 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "registrar_config_set": (c_enum, [config_p, c_char_p, c_char_p]),
     "registrar_config_validate": (c_enum, [config_p]),
     "registrar_config_free": (None, [config_p]),
+    "registrar_discovery_new": (c_enum, [config_p, POINTER(discovery_p)]),
+    "registrar_discovery_start": (c_enum, [discovery_p]),
+    "registrar_discovery_wait_ready": (c_enum, [discovery_p, c_uint32]),
+    "registrar_discovery_refresh": (c_enum, [discovery_p, c_uint32]),
+    "registrar_discovery_wait_change": (
+        c_enum,
+        [discovery_p, c_uint64, c_uint32, POINTER(c_uint64)],
+    ),
+    "registrar_discovery_set_listener": (
+        c_enum,
+        [discovery_p, DISCOVERY_LISTENER, c_void_p, FREE_CALLBACK],
+    ),
+    "registrar_discovery_get_info": (c_enum, [discovery_p, POINTER(DiscoveryInfo)]),
+    "registrar_discovery_last_error": (
+        c_enum,
+        [discovery_p, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
+    "registrar_discovery_instances": (
+        c_enum,
+        [discovery_p, c_int32, c_char_p, c_uint32, POINTER(list_p)],
+    ),
+    "registrar_discovery_all": (c_enum, [discovery_p, c_uint32, POINTER(list_p)]),
+    "registrar_discovery_instance": (c_enum, [discovery_p, c_char_p, POINTER(list_p)]),
+    "registrar_discovery_choose": (
+        c_enum,
+        [discovery_p, c_int32, c_char_p, c_int32, POINTER(list_p)],
+    ),
+    "registrar_discovery_choose_url": (
+        c_enum,
+        [discovery_p, c_int32, c_char_p, c_int32, c_uint32, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
+    "registrar_discovery_stop": (c_enum, [discovery_p, c_uint32]),
+    "registrar_discovery_free": (None, [discovery_p]),
+    "registrar_instance_list_len": (c_size_t, [list_p]),
+    "registrar_instance_list_get": (POINTER(Instance), [list_p, c_size_t]),
+    "registrar_instance_list_version": (c_uint64, [list_p]),
+    "registrar_instance_list_url": (
+        c_enum,
+        [list_p, c_size_t, c_uint32, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
+    "registrar_instance_list_free": (None, [list_p]),
+    "registrar_instance_status_str": (c_char_p, [c_int32]),
     "registrar_last_error_message": (c_size_t, [char_buf, c_size_t]),
     "registrar_status_str": (c_char_p, [c_int32]),
     "registrar_version": (c_char_p, []),
