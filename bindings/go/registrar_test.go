@@ -598,16 +598,20 @@ func TestReRegistersAfterServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	app, id := client.AppName(), client.InstanceID()
+	began := time.Now()
 	server.stop()
+	t.Logf("server stopped after %v", time.Since(began))
 	eventually(t, 10*time.Second, "the client notices the registry is gone", func() bool {
 		info, err := client.Info()
 		return err == nil && info.LastError != CodeOK
 	})
 	server.start() // same port
+	t.Logf("server restarted after %v", time.Since(began))
 	eventually(t, 30*time.Second, "registered again after the restart", func() bool {
 		inst, found := lookup(t, server.url, app, id, false)
 		return found && inst.Status == "UP"
 	})
+	t.Logf("registered again after %v", time.Since(began))
 	info, err := client.Info()
 	if err != nil || info.Registrations < 2 || info.State != StateRegistered {
 		t.Errorf("Info() = %+v, %v", info, err)
