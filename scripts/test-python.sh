@@ -43,7 +43,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade "pytest>=7" "gunicorn>=21"
+"${pip[@]}" install --upgrade "pytest>=7" "gunicorn>=21" "mypy>=1.5"
 # The package's own build step runs cargo build --release and ships the library in the wheel.
 echo "--- pip install ./bindings/python"
 "${pip[@]}" install --force-reinstall --no-deps ./bindings/python

@@ -18,7 +18,7 @@ See :class:`Client`, :class:`Config`, :func:`deregister_at_exit` and the package
 from __future__ import annotations
 
 from . import _native
-from ._client import Client, Config, Info, LogLevel, SettingValue, State, Status
+from ._client import Client, Config, Info, LogLevel, State, Status
 from .errors import (
     ErrorCode,
     ForkedError,
@@ -45,7 +45,8 @@ ABI_VERSION = _native.ABI_VERSION
 
 def library_version() -> str:
     """The version of the loaded libregistrar, e.g. ``"0.1.0"``."""
-    return _native.lib.registrar_version().decode("utf-8")
+    version: bytes = _native.lib.registrar_version()
+    return version.decode("utf-8")
 
 
 def library_path() -> str:
@@ -53,9 +54,25 @@ def library_path() -> str:
     return str(_native.library_path)
 
 
+def __getattr__(name: str) -> object:
+    # Typing aliases, built on demand so that importing registrar does not import typing.
+    if name == "SettingValue":
+        from collections.abc import Iterable, Mapping
+        from typing import Union
+
+        return Union[str, int, float, Iterable[str], Mapping[str, str], None]
+    raise AttributeError(f"module 'registrar' has no attribute {name!r}")
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._client import SettingValue as SettingValue
+
+
 def status_name(code: int) -> str:
     """The C name of a status code, e.g. ``"REGISTRAR_ERR_TIMEOUT"``."""
-    return _native.lib.registrar_status_str(int(code)).decode("utf-8")
+    name: bytes = _native.lib.registrar_status_str(int(code))
+    return name.decode("utf-8")
 
 
 __all__ = [

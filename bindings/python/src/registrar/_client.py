@@ -6,32 +6,32 @@ import atexit
 import ctypes
 import enum
 import itertools
-import logging
 import os
 import re
+import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-    Union,
-)
 
 from . import _native
 from ._native import lib
 from .errors import ErrorCode, RegistrarError, ShutDownError, make_error
 
-__all__ = ["Client", "Config", "Info", "LogLevel", "State", "Status", "SettingValue"]
+# Only what is needed at run time is imported: typing, dataclasses, logging and pathlib would
+# add megabytes to every process that registers (see the README's benchmark).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+    #: What a setting may be given as: text, a number (seconds, ports), a list of URLs, or a
+    #: mapping for ``metadata``. ``None`` leaves the setting unset.
+    SettingValue = Union[str, int, float, Iterable[str], Mapping[str, str], None]
+    LogFunction = Callable[["LogLevel", str], None]
+
+__all__ = ["Client", "Config", "Info", "LogLevel", "State", "Status"]
 
 
 class Status(enum.IntEnum):
@@ -70,18 +70,16 @@ class LogLevel(enum.IntEnum):
     DEBUG = 3
 
 
-_PY_LEVELS = {
-    LogLevel.ERROR: logging.ERROR,
-    LogLevel.WARN: logging.WARNING,
-    LogLevel.INFO: logging.INFO,
-    LogLevel.DEBUG: logging.DEBUG,
-}
+# logging's levels for LogLevel (ERROR, WARNING, INFO, DEBUG), without importing logging.
+_PY_LEVELS = {LogLevel.ERROR: 40, LogLevel.WARN: 30, LogLevel.INFO: 20, LogLevel.DEBUG: 10}
 
 
-@dataclass(frozen=True)
 class Info:
-    """A snapshot of a client (``registrar_client_info``)."""
+    """A snapshot of a client (``registrar_client_info``); read-only."""
 
+    __slots__ = ("state", "status", "last_error", "registrations", "heartbeats", "failed_requests")
+
+    #: Where the client is in its lifecycle.
     state: State
     #: The status this process wants the registry to show.
     status: Status
@@ -95,10 +93,35 @@ class Info:
     #: Requests that failed (unreachable, timeout, rejected).
     failed_requests: int
 
+    def __init__(
+        self,
+        state: State,
+        status: Status,
+        last_error: ErrorCode,
+        registrations: int,
+        heartbeats: int,
+        failed_requests: int,
+    ) -> None:
+        for name, value in zip(
+            self.__slots__, (state, status, last_error, registrations, heartbeats, failed_requests)
+        ):
+            object.__setattr__(self, name, value)
 
-#: What a setting may be given as: text, a number (seconds, ports), a list of URLs,
-#: or a mapping for ``metadata``. ``None`` leaves the setting unset.
-SettingValue = Union[str, int, float, Iterable[str], Mapping[str, str], None]
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Info is read-only")
+
+    def _values(self) -> "Tuple[object, ...]":
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Info) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Info({fields})"
 
 _SECRET_KEYS = {"REGISTRY_PASSWORD"}
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
@@ -252,8 +275,6 @@ def _metadata_text(value: Mapping[str, str]) -> Tuple[str, Dict[str, str]]:
     return (",".join(parts) or ","), exact
 
 
-LogFunction = Callable[[LogLevel, str], None]
-
 # Python log callbacks by the user_data id handed to the library; removed by the free callback.
 _log_sinks: Dict[int, Any] = {}
 _log_sinks_lock = threading.Lock()
@@ -330,6 +351,7 @@ class Client:
         with config._lock:
             _check(lib.registrar_client_new(config._live(), ctypes.byref(handle)))
             exact = dict(config._exact_metadata)
+        assert handle.value is not None  # written on success
         self._handle: Optional[int] = handle.value
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -557,7 +579,7 @@ class Client:
 
     def set_logger(
         self,
-        logger: Union[logging.Logger, LogFunction, None],
+        logger: "Union[logging.Logger, LogFunction, None]",
         level: LogLevel = LogLevel.WARN,
     ) -> None:
         """Sends the library's log messages of ``level`` or more severe to a
@@ -571,14 +593,15 @@ class Client:
                 _check(lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, int(level)))
             self._has_py_logger = False
             return
-        if isinstance(logger, logging.Logger):
+        logging_module = sys.modules.get("logging")  # a Logger implies logging is imported
+        if logging_module is not None and isinstance(logger, logging_module.Logger):
             target = logger
 
             def function(lvl: LogLevel, message: str) -> None:
-                target.log(_PY_LEVELS.get(lvl, logging.ERROR), "%s", message)
+                target.log(_PY_LEVELS.get(lvl, 40), "%s", message)
 
         else:
-            function = logger
+            function = logger  # type: ignore[assignment]
         key = next(_log_ids)
         with _log_sinks_lock:
             _log_sinks[key] = (function,)

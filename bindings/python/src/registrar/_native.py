@@ -38,8 +38,10 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 #: The ABI number (``REGISTRAR_ABI_VERSION`` in ``registrar.h``) this wrapper was written for.
 ABI_VERSION = 1
@@ -149,7 +151,7 @@ FREE_CALLBACK = CFUNCTYPE(None, c_void_p)
 char_buf = POINTER(c_char)
 
 #: name -> (restype, argtypes), in the order of registrar.h.
-FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
+FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_client_new": (c_enum, [config_p, POINTER(client_p)]),
     "registrar_client_set_logger": (
         c_enum,
@@ -223,31 +225,28 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
 }
 
 
-def _package_dir() -> Path:
-    return Path(__file__).resolve().parent
-
-
-def candidate_paths() -> List[Path]:
+def candidate_paths() -> "List[str]":
     """Where the library is looked for, in order (see the module docstring)."""
     override = os.environ.get(LIBRARY_ENV, "").strip()
     if override:
-        return [Path(override)]
-    candidates = [_package_dir() / "_lib" / LIBRARY_FILE]
+        return [override]
+    package = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.path.join(package, "_lib", LIBRARY_FILE)]
     # A source checkout: bindings/python/src/registrar/_native.py -> repository root.
-    root = _package_dir().parents[3] if len(_package_dir().parents) > 3 else None
-    if root is not None and (root / "Cargo.toml").is_file():
-        candidates.append(root / "target" / "release" / LIBRARY_FILE)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(package))))
+    if os.path.isfile(os.path.join(root, "Cargo.toml")):
+        candidates.append(os.path.join(root, "target", "release", LIBRARY_FILE))
     return candidates
 
 
-def load(path: Optional[Path] = None) -> Tuple[ctypes.CDLL, Path]:
+def load(path: "Optional[str]" = None) -> "Tuple[ctypes.CDLL, str]":
     """Loads the library (``path``, or the first candidate that exists), declares every
     function and checks the ABI number. Raises :class:`LibraryLoadError`."""
     if path is None:
         candidates = candidate_paths()
-        found = [p for p in candidates if p.is_file()]
+        found = [p for p in candidates if os.path.isfile(p)]
         if not found:
-            tried = ", ".join(str(p) for p in candidates)
+            tried = ", ".join(candidates)
             raise LibraryLoadError(
                 f"registrar: the native library {LIBRARY_FILE} was not found (looked at: {tried}). "
                 f"Reinstall the package (pip install ./bindings/python builds it with cargo), "
@@ -255,7 +254,7 @@ def load(path: Optional[Path] = None) -> Tuple[ctypes.CDLL, Path]:
             )
         path = found[0]
     try:
-        lib = ctypes.CDLL(str(path))
+        lib = ctypes.CDLL(path)
     except OSError as e:
         raise LibraryLoadError(f"registrar: cannot load the native library {path}: {e}") from e
     missing = [name for name in FUNCTIONS if not hasattr(lib, name)]
@@ -293,7 +292,7 @@ def last_error_message() -> str:
     return buf.value.decode("utf-8", "replace")
 
 
-def read_string(function: Any, *args: Any) -> Tuple[int, str]:
+def read_string(function: "Any", *args: "Any") -> "Tuple[int, str]":
     """Calls an snprintf-style function ``f(*args, buf, buf_len, &out_len)``; grows the buffer
     once if the text did not fit. Returns (status, text)."""
     size = 256

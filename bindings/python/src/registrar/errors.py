@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import builtins
 import enum
-from typing import Dict, Optional, Type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Type
 
 
 class ErrorCode(enum.IntEnum):
@@ -35,7 +38,7 @@ class RegistrarError(Exception):
     #: The ``registrar_status`` this class stands for.
     code: ErrorCode = ErrorCode.OK
 
-    def __init__(self, message: str, code: Optional[int] = None) -> None:
+    def __init__(self, message: str, code: "Optional[int]" = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = _as_code(code)
@@ -128,7 +131,7 @@ class PanicError(RegistrarError):
     code = ErrorCode.PANIC
 
 
-_BY_CODE: Dict[int, Type[RegistrarError]] = {
+_BY_CODE: "Dict[int, Type[RegistrarError]]" = {
     cls.code: cls
     for cls in (
         NullArgumentError,
@@ -154,7 +157,7 @@ def _as_code(code: int) -> ErrorCode:
         return ErrorCode.PANIC
 
 
-def error_class(code: int) -> Type[RegistrarError]:
+def error_class(code: int) -> "Type[RegistrarError]":
     """The exception class for a status code (:class:`RegistrarError` for an unknown one)."""
     return _BY_CODE.get(int(code), RegistrarError)
 

@@ -20,15 +20,19 @@ import atexit as _atexit
 import os
 import signal
 import threading
-from types import FrameType
-from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 from ._client import Client
 from .errors import RegistrarError
 
-__all__ = ["ExitHook", "deregister_at_exit"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import FrameType
+    from typing import Any, Callable, Dict, Optional, Union
 
-_Handler = Union[Callable[[int, Optional[FrameType]], Any], int, None]
+    _Handler = Union[Callable[[int, Optional[FrameType]], Any], int, None]
+
+__all__ = ["ExitHook", "deregister_at_exit"]
 
 
 class ExitHook:
