@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -644,6 +645,57 @@ func TestShutdownWithDeadline(t *testing.T) {
 	}
 	if _, found := lookup(t, url, client.AppName(), client.InstanceID(), false); found {
 		t.Error("still registered after Shutdown")
+	}
+	if err := client.Close(); err != nil {
+		t.Errorf("Close after Shutdown: %v", err)
+	}
+}
+
+// A registry that accepts connections and never answers (the real server cannot show this):
+// Shutdown gives up at the context's deadline and says so.
+func TestShutdownBoundedByDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	cfg := fastConfig(t, "http://"+ln.Addr().String()+"/eureka/")
+	cfg.Timeout = 10 * time.Second
+	client, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the registration request is now hanging
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err = client.Shutdown(ctx)
+	took := time.Since(began)
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("Shutdown took %v with a 500 ms deadline", took)
 	}
 	if err := client.Close(); err != nil {
 		t.Errorf("Close after Shutdown: %v", err)

@@ -62,19 +62,32 @@ func run() int {
 	// Build the programs compared (default flags, as a user would).
 	fmt.Fprintln(os.Stderr, "bench: building")
 	bins := map[string]string{}
+	stripped := map[string]string{}
 	for _, b := range []struct{ name, dir, pkg string }{
+		{"baseline-client", "bench/go", "./baseline-client"},
 		{"registrar-client", "bench/go", "./registrar-client"},
 		{"fargo-client", "bench/go", "./fargo-client"},
-		{"register (examples/go)", "examples/go", "./register"},
+		{"register", "examples/go", "./register"},
 	} {
-		out := filepath.Join(tmp, strings.Fields(b.name)[0])
-		cmd := exec.Command("go", "build", "-o", out, b.pkg)
-		cmd.Dir = filepath.Join(root, b.dir)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fail(fmt.Errorf("go build %s: %v", b.pkg, err))
+		for _, strip := range []bool{false, true} {
+			out := filepath.Join(tmp, b.name)
+			args := []string{"build", "-o", out}
+			if strip {
+				out += "-stripped"
+				args = []string{"build", "-ldflags=-s -w", "-o", out}
+			}
+			cmd := exec.Command("go", append(args, b.pkg)...)
+			cmd.Dir = filepath.Join(root, b.dir)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fail(fmt.Errorf("go build %s: %v", b.pkg, err))
+			}
+			if strip {
+				stripped[b.name] = out
+			} else {
+				bins[b.name] = out
+			}
 		}
-		bins[b.name] = out
 	}
 
 	if *url == "" {
@@ -96,6 +109,7 @@ func run() int {
 
 	common := []string{"-url", *url, "-interval", interval.String(), "-beats", fmt.Sprint(*beats)}
 	variants := []variant{
+		{"none (baseline)", bins["baseline-client"], common},
 		{"registrar", bins["registrar-client"], common},
 		{"fargo (default logging)", bins["fargo-client"], common},
 		{"fargo (logging WARNING)", bins["fargo-client"], append([]string{"-quiet"}, common...)},
@@ -119,27 +133,28 @@ func run() int {
 
 	fmt.Printf("registrar vs fargo: %d rounds x %d heartbeats every %v, loopback, one Eureka server (medians)\n\n",
 		*rounds, *beats, *interval)
-	fmt.Printf("%-26s %12s %10s %10s %12s %14s %12s %12s\n", "client", "binary", "+gorout.", "+threads",
+	fmt.Printf("%-24s %8s %9s %9s %9s %8s %14s %12s %11s\n", "client", "binary", "stripped", "+gorout.", "+threads",
 		"+RSS", "CPU/heartbeat", "re-register", "deregister")
-	sizes := map[string]string{"registrar": "registrar-client", "fargo (default logging)": "fargo-client",
-		"fargo (logging WARNING)": "fargo-client"}
+	sizes := map[string]string{"none (baseline)": "baseline-client", "registrar": "registrar-client",
+		"fargo (default logging)": "fargo-client", "fargo (logging WARNING)": "fargo-client"}
 	for _, v := range variants {
 		rs := results[v.name]
-		fmt.Printf("%-26s %10.1fMB %10s %10s %10.1fMB %12.1fµs %12s %12s\n", v.name,
-			mb(fileSize(bins[sizes[v.name]])),
+		fmt.Printf("%-24s %6.1fMB %7.1fMB %9s %9s %6.1fMB %12.1fµs %12s %11s\n", v.name,
+			mb(fileSize(bins[sizes[v.name]])), mb(fileSize(stripped[sizes[v.name]])),
 			fmt.Sprintf("%+d", medianInt(rs, func(r probe.Result) int64 { return int64(r.After.Goroutines - r.Before.Goroutines) })),
 			fmt.Sprintf("%+d", medianInt(rs, func(r probe.Result) int64 { return int64(r.After.Threads - r.Before.Threads) })),
 			float64(medianInt(rs, func(r probe.Result) int64 { return r.After.RSSKiB - r.Before.RSSKiB }))/1024,
 			median(rs, cpuPerBeat),
-			allOf(rs, func(r probe.Result) bool { return r.ReRegistered }),
-			allOf(rs, func(r probe.Result) bool { return r.Deregistered }))
+			lifecycle(v, rs, func(r probe.Result) bool { return r.ReRegistered }),
+			lifecycle(v, rs, func(r probe.Result) bool { return r.Deregistered }))
 	}
-	fmt.Printf("\nregister (examples/go) binary: %.1f MB; fargo-client binary: %.1f MB\n",
-		mb(fileSize(bins["register (examples/go)"])), mb(fileSize(bins["fargo-client"])))
+	fmt.Printf("\nexamples/go/register binary: %.1f MB (stripped %.1f MB)\n",
+		mb(fileSize(bins["register"])), mb(fileSize(stripped["register"])))
 	fmt.Println("CPU: user+system time of the whole client process (all threads) over the measured window,")
 	fmt.Println("divided by the heartbeats the registry accepted in it. +X: after the heartbeats minus before")
 	fmt.Println("the client was created (same process). re-register: the instance came back within 3 s after")
 	fmt.Println("a DELETE behind the client's back; deregister: gone right after close (fargo: by hand).")
+	fmt.Println("Baseline: the probe alone, idle for the same window; its CPU is divided by -beats.")
 	return 0
 }
 
@@ -184,6 +199,13 @@ func median(rs []probe.Result, f func(probe.Result) float64) float64 {
 
 func medianInt(rs []probe.Result, f func(probe.Result) int64) int64 {
 	return int64(median(rs, func(r probe.Result) float64 { return float64(f(r)) }))
+}
+
+func lifecycle(v variant, rs []probe.Result, f func(probe.Result) bool) string {
+	if strings.HasPrefix(v.name, "none") {
+		return "-"
+	}
+	return allOf(rs, f)
 }
 
 func allOf(rs []probe.Result, f func(probe.Result) bool) string {
