@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The core benchmark (by hand, not part of scripts/test.sh): builds bench/core/bench.c against
+# the release library, starts a dedicated Eureka server on loopback (or uses
+# REGISTRAR_BENCH_EUREKA_URL), and prints memory, threads, CPU per heartbeat, connection reuse,
+# start->UP and stop->gone latencies, instruction counts (callgrind, if valgrind is installed)
+# and library sizes. Method and recorded figures: bench/core/README.md.
+#
+#   scripts/bench-core.sh [ROUNDS]     (default 9 rounds for the latency medians)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+rounds=${1:-9}
+lib="$root/target/release"
+work=$(mktemp -d /tmp/registrar-bench.XXXXXX)
+server_dir=""
+
+cleanup() {
+  [ -n "$server_dir" ] && scripts/test-eureka.sh stop "$server_dir" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== build"
+cargo build --release --locked -q
+cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/c bench/core/bench.c -o "$work/bench" \
+  -L"$lib" -lregistrar -Wl,-rpath,"$lib"
+
+url=${REGISTRAR_BENCH_EUREKA_URL:-}
+if [ -z "$url" ]; then
+  echo "== starting a dedicated Eureka server"
+  server_dir="$work/server"
+  url=$(scripts/test-eureka.sh start "$server_dir")
+fi
+
+echo "== machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+"$work/bench" "$url" "$rounds"
+
+echo
+echo "## 6. instructions per heartbeat (callgrind: all threads, user space, 20 vs 120 heartbeats)"
+if command -v valgrind >/dev/null; then
+  count() { # count N -> "instructions heartbeats"
+    local log="$work/cg.$1.log" out
+    out=$(valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1.out" \
+      "$work/bench" "$url" --heartbeats "$1" 2>"$log")
+    echo "$(grep -o 'Collected : [0-9]*' "$log" | grep -o '[0-9]*$') $(echo "$out" | sed -n 's/^heartbeats=\([0-9]*\).*/\1/p')"
+  }
+  read -r i1 h1 < <(count 20)
+  read -r i2 h2 < <(count 120)
+  echo "$h1 heartbeats: $i1 instructions; $h2 heartbeats: $i2 instructions"
+  echo "RESULT instructions_per_heartbeat=$(( (i2 - i1) / (h2 - h1) ))"
+else
+  echo "valgrind not installed: skipped"
+fi
+
+echo
+echo "## 7. library size (bytes)"
+cp "$lib/libregistrar.so" "$work/so"; strip "$work/so"
+cp "$lib/libregistrar.a" "$work/a"; strip --strip-debug "$work/a"
+# What a static link adds to a program: the register example, stripped, minus an empty program.
+cc -O2 -Iinclude examples/c/register.c -o "$work/reg-static" "$lib/libregistrar.a" -lpthread -ldl -lm
+echo 'int main(void){return 0;}' >"$work/empty.c"; cc -O2 "$work/empty.c" -o "$work/empty"
+strip "$work/reg-static" "$work/empty"
+size_of() { stat -c %s "$1"; }
+echo "libregistrar.so: $(size_of "$lib/libregistrar.so") as built, $(size_of "$work/so") stripped"
+echo "libregistrar.a:  $(size_of "$lib/libregistrar.a") as built, $(size_of "$work/a") with debug info stripped"
+echo "register example linked statically, stripped: $(size_of "$work/reg-static") (empty C program: $(size_of "$work/empty"))"
+echo "RESULT stripped_so_bytes=$(size_of "$work/so") static_link_adds_bytes=$(( $(size_of "$work/reg-static") - $(size_of "$work/empty") ))"
