@@ -11,6 +11,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+eureka="$root/scripts/test-eureka.sh"
 
 python=${PYTHON:-python3}
 venv=${REGISTRAR_PY_VENV:-$root/.cache/python-venv}
@@ -19,13 +20,15 @@ own_run_dir=""
 started=()
 cleanup() {
   local status=$?
-  for dir in "${started[@]}"; do scripts/test-eureka.sh stop "$dir" || true; done
+  for dir in "${started[@]}"; do "$eureka" stop "$dir" || true; done
   if [ -n "$own_run_dir" ]; then
     # also any dedicated server a test started and could not stop (e.g. pytest was killed)
+    local left=0
     for dir in "$own_run_dir"/*/; do
-      [ -f "$dir/pid" ] && { scripts/test-eureka.sh stop "$dir" || true; }
+      [ -f "$dir/pid" ] && { "$eureka" stop "$dir" || left=1; }
     done
-    rm -rf "$own_run_dir"
+    # keep the directory (pid files, logs) if a server could not be stopped
+    [ $left -eq 0 ] && rm -rf "$own_run_dir"
   fi
   exit $status
 }
@@ -53,10 +56,10 @@ if [ -z "${REGISTRAR_TEST_EUREKA_URL:-}" ] || [ -z "${REGISTRAR_TEST_EUREKA_AUTH
   echo "--- starting two Eureka servers for this run"
   plain="$REGISTRAR_TEST_RUN_DIR/python-shared" auth="$REGISTRAR_TEST_RUN_DIR/python-shared-auth"
   started+=("$plain" "$auth")
-  scripts/test-eureka.sh jar >/dev/null
-  scripts/test-eureka.sh start "$plain" >"$REGISTRAR_TEST_RUN_DIR/python-shared.url" &
+  "$eureka" jar >/dev/null
+  "$eureka" start "$plain" >"$REGISTRAR_TEST_RUN_DIR/python-shared.url" &
   p1=$!
-  scripts/test-eureka.sh start "$auth" --auth >"$REGISTRAR_TEST_RUN_DIR/python-shared-auth.url" &
+  "$eureka" start "$auth" --auth >"$REGISTRAR_TEST_RUN_DIR/python-shared-auth.url" &
   p2=$!
   wait $p1 && wait $p2 || { echo "cannot start the Eureka servers" >&2; exit 1; }
   REGISTRAR_TEST_EUREKA_URL=$(cat "$REGISTRAR_TEST_RUN_DIR/python-shared.url")
@@ -67,6 +70,8 @@ fi
 echo "--- pytest"
 # Run from the tests directory: the installed package is imported, not bindings/python/src.
 # REGISTRAR_LIBRARY and REGISTRY_* from the caller's environment would change what is tested.
-cd bindings/python/tests
-env -u REGISTRAR_LIBRARY $(env | sed -n 's/^\(REGISTRY_[A-Z_]*\)=.*/-u \1/p') \
-  "$venv/bin/python" -m pytest -p no:cacheprovider -rfEs "$@"
+(
+  cd bindings/python/tests
+  env -u REGISTRAR_LIBRARY $(env | sed -n 's/^\(REGISTRY_[A-Z_]*\)=.*/-u \1/p') \
+    "$venv/bin/python" -m pytest -p no:cacheprovider -rfEs "$@"
+)

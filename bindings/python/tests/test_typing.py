@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -35,12 +36,15 @@ def test_setting_value_alias_is_available_on_demand():
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
 def test_mypy_strict_passes_on_the_package(tmp_path):
+    # a copy of the installed package, alone in its directory (site-packages holds others)
+    source = tmp_path / "src"
+    shutil.copytree(PACKAGE, source / "registrar", ignore=shutil.ignore_patterns("_lib", "__pycache__"))
     result = subprocess.run(
-        [PYTHON, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path), "-p", "registrar"],
+        [PYTHON, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "-p", "registrar"],
         capture_output=True,
         text=True,
         env=python_env(),
-        cwd=PACKAGE.parent,
+        cwd=source,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
