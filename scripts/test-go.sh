@@ -21,6 +21,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 command -v go >/dev/null || { echo "test-go: go is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+# bindings/go needs Go 1.24 (runtime.AddCleanup); Debian bookworm's golang package is 1.19.
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+if ! [ "$go_minor" -ge 24 ] 2>/dev/null; then
+  echo "test-go: $(go env GOVERSION) is too old: bindings/go needs Go 1.24 or newer" >&2
+  exit 1
+fi
 if [ ! -f target/release/libregistrar.a ]; then
   echo "test-go: building the library (cargo build --release)"
   cargo build --release --locked || exit 1
