@@ -847,3 +847,55 @@ fn c_api_refuses_bad_config_without_needing_an_app_name() {
     registrar_discovery_free(d);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn c_api_in_a_fork_child_refuses_and_frees_memory_only() {
+    use registrar_status::*;
+    let body = registry(
+        "UP_1_",
+        &[("APP", vec![instance("APP", "a1", "UP", "ADDED")])],
+    );
+    let stub = Stub::start(&body);
+    let config = c_config(&stub.url, &[]);
+    let mut d: *mut registrar_discovery = ptr::null_mut();
+    assert_eq!(registrar_discovery_new(config, &mut d), REGISTRAR_OK);
+    registrar_config_free(config);
+    assert_eq!(registrar_discovery_start(d), REGISTRAR_OK);
+    assert_eq!(registrar_discovery_wait_ready(d, 10_000), REGISTRAR_OK);
+    let app = CString::new("app").unwrap();
+
+    // SAFETY: the child only calls registrar functions and then _exit()s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        unsafe { libc::alarm(10) }; // a hang in the child must not hang the test
+        let mut list = ptr::null_mut();
+        let query =
+            registrar_discovery_instances(d, REGISTRAR_LOOKUP_APP, app.as_ptr(), 0, &mut list);
+        let stop = registrar_discovery_stop(d, 100);
+        registrar_discovery_free(d); // memory only: the parent's thread is not here
+        let code = if query == REGISTRAR_ERR_FORKED && stop == REGISTRAR_ERR_FORKED {
+            0
+        } else {
+            1
+        };
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status:#x}"
+    );
+
+    // The parent's handle is untouched.
+    let mut list = ptr::null_mut();
+    assert_eq!(
+        registrar_discovery_instances(d, REGISTRAR_LOOKUP_APP, app.as_ptr(), 0, &mut list),
+        REGISTRAR_OK
+    );
+    assert_eq!(list_ids(list), ["a1"]);
+    registrar_instance_list_free(list);
+    assert_eq!(registrar_discovery_refresh(d, 5000), REGISTRAR_OK);
+    registrar_discovery_free(d);
+}

@@ -44,7 +44,7 @@ struct Group {
 
 impl Group {
     fn new(mut all: Vec<Arc<Instance>>, cursor: usize) -> Group {
-        all.sort_by(|a, b| (&a.instance_id, &a.app).cmp(&(&b.instance_id, &b.app)));
+        all.sort_unstable_by(|a, b| by_id_then_app(a, b));
         let up = all
             .iter()
             .filter(|i| i.status == InstanceStatus::Up)
@@ -135,7 +135,7 @@ impl Registry {
             let position = cursor(previous.map(|p| &p.apps), &name);
             apps.insert(name, Group::new(list, position));
         }
-        by_id.sort_by(|a, b| (&a.instance_id, &a.app).cmp(&(&b.instance_id, &b.app)));
+        by_id.sort_unstable_by(|a, b| by_id_then_app(a, b));
         let hashcode = reconcile_hashcode(by_id.iter().map(|i| i.status));
         let index = |lists: HashMap<Text, Vec<Arc<Instance>>>,
                      old: Option<&HashMap<Text, Group>>| {
@@ -287,6 +287,13 @@ impl Registry {
                 .zip(&other.by_id)
                 .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
     }
+}
+
+fn by_id_then_app(a: &Instance, b: &Instance) -> std::cmp::Ordering {
+    a.instance_id
+        .as_str()
+        .cmp(b.instance_id.as_str())
+        .then_with(|| a.app.as_str().cmp(b.app.as_str()))
 }
 
 fn add_to_vips<'a>(
