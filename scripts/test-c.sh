@@ -7,7 +7,8 @@
 #                                (plain and basic-auth) and stops them at the end
 #   (from scripts/test.sh)       uses REGISTRAR_TEST_EUREKA_URL / REGISTRAR_TEST_EUREKA_AUTH_URL
 #
-# REGISTRAR_TEST_VERBOSE=1 shows every check. Prints `c tests: N passed, N failed` last and
+# REGISTRAR_TEST_VERBOSE=1 shows every check; REGISTRAR_TEST_KEEP=1 keeps target/c-tests/run.* of a
+# passing run (a failing run always keeps it). Prints `c tests: N passed, N failed` last and
 # exits non-zero if anything failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,7 @@ cleanup() {
   for dir in "${own_servers[@]}"; do scripts/test-eureka.sh stop "$dir" >/dev/null 2>&1; done
   [ -n "${own_run_dir:-}" ] && rm -rf "$own_run_dir"
   # Keep the logs of a failed run; a clean run leaves nothing behind.
-  if [ "$failed" -eq 0 ] && [ "${keep_out:-0}" = 0 ]; then rm -rf "$out"; fi
+  if [ "$failed" -eq 0 ] && [ "${REGISTRAR_TEST_KEEP:-0}" = 0 ]; then rm -rf "$out"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -118,21 +119,23 @@ url=${REGISTRAR_TEST_EUREKA_URL:-}
 auth_url=${REGISTRAR_TEST_EUREKA_AUTH_URL:-}
 if [ -z "$url" ]; then
   echo "==> starting Eureka servers (plain and basic auth)"
+  # Server directories sit directly in the run dir, where scripts/test.sh's cleanup looks too.
   if [ -n "${REGISTRAR_TEST_RUN_DIR:-}" ]; then
-    run_dir=$(mktemp -d "$REGISTRAR_TEST_RUN_DIR/c.XXXXXX")
+    run_dir=$REGISTRAR_TEST_RUN_DIR
   else
     own_run_dir=$(mktemp -d /tmp/registrar-c.XXXXXX); run_dir=$own_run_dir
   fi
-  own_servers=("$run_dir/plain" "$run_dir/auth")
+  plain_dir=$(mktemp -d "$run_dir/c-plain.XXXXXX"); auth_dir=$(mktemp -d "$run_dir/c-auth.XXXXXX")
+  own_servers=("$plain_dir" "$auth_dir")
   scripts/test-eureka.sh jar >/dev/null || die "cannot build the test Eureka server"
-  scripts/test-eureka.sh start "$run_dir/plain" >"$run_dir/plain.url" 2>"$run_dir/plain.err" &
+  scripts/test-eureka.sh start "$plain_dir" >"$out/plain.url" 2>"$out/plain.err" &
   p1=$!
-  scripts/test-eureka.sh start "$run_dir/auth" --auth >"$run_dir/auth.url" 2>"$run_dir/auth.err" &
+  scripts/test-eureka.sh start "$auth_dir" --auth >"$out/auth.url" 2>"$out/auth.err" &
   p2=$!
   wait $p1; wait $p2
-  url=$(cat "$run_dir/plain.url"); auth_url=$(cat "$run_dir/auth.url")
-  [ -n "$url" ] || { cat "$run_dir/plain.err"; die "the test Eureka server did not start"; }
-  [ -n "$auth_url" ] || { cat "$run_dir/auth.err"; die "the test Eureka server (auth) did not start"; }
+  url=$(cat "$out/plain.url"); auth_url=$(cat "$out/auth.url")
+  [ -n "$url" ] || { cat "$out/plain.err"; die "the test Eureka server did not start"; }
+  [ -n "$auth_url" ] || { cat "$out/auth.err"; die "the test Eureka server (auth) did not start"; }
 fi
 export REGISTRAR_TEST_EUREKA_URL=$url REGISTRAR_TEST_EUREKA_AUTH_URL=$auth_url
 echo "==> registry $url${auth_url:+ (auth: $auth_url)}"
@@ -250,6 +253,20 @@ check example-bad-type example_bad_config NETFLIX_EUREKA REGISTRY_URL="$url" \
   REGISTRY_APP_NAME=MY_AWSOME_GO_MS REGISTRY_TYPE=CONSUL
 check example-unreachable example_not_registered unreachable 'not registered yet: registry unreachable' \
   '-never-' REGISTRY_URL=http://127.0.0.1:1/eureka/
+# 400 with the server's reason: a real Eureka server only says that to a broken payload, so a
+# stub answers every request with it.
+example_rejected() {
+  python3 tests/c/stub_registry.py 400 "Missing instanceId (stub)" "$out/stub.port" 60 &
+  local stub=$! i
+  pids+=("$stub")
+  for ((i = 0; i < 50; i++)); do [ -s "$out/stub.port" ] && break; sleep 0.1; done
+  local rc=0
+  example_not_registered rejected 'not registered yet: .*400.*Missing instanceId \(stub\)' '-never-' \
+    REGISTRY_URL="http://127.0.0.1:$(cat "$out/stub.port")/eureka/" || rc=$?
+  kill -TERM "$stub" 2>/dev/null; wait_exit "$stub" 5 >/dev/null || true
+  return $rc
+}
+check example-rejected-400 example_rejected
 if [ -n "$auth_url" ]; then
   check example-wrong-password example_not_registered wrongpw 'not registered yet: .*401' \
     wrong-pw-secret REGISTRY_URL="$auth_url" REGISTRY_USER=registrar REGISTRY_PASSWORD=wrong-pw-secret
