@@ -65,7 +65,33 @@ pub struct Registry {
     secure_vips: HashMap<Text, Group>,
     /// Every instance, sorted by (instance id, app).
     by_id: Vec<Arc<Instance>>,
+    /// Instance id -> position of its first instance in `by_id`.
+    id_index: HashMap<IdKey, u32>,
     hashcode: String,
+}
+
+/// A key that hashes and compares as the instance id it points to (so the index needs no
+/// copy of the ids).
+struct IdKey(Arc<Instance>);
+
+impl std::hash::Hash for IdKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.instance_id.as_str().hash(state)
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &IdKey) -> bool {
+        self.0.instance_id == other.0.instance_id
+    }
+}
+
+impl Eq for IdKey {}
+
+impl std::borrow::Borrow<str> for IdKey {
+    fn borrow(&self) -> &str {
+        self.0.instance_id.as_str()
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -136,6 +162,12 @@ impl Registry {
             apps.insert(name, Group::new(list, position));
         }
         by_id.sort_unstable_by(|a, b| by_id_then_app(a, b));
+        let mut id_index = HashMap::with_capacity(by_id.len());
+        for (position, instance) in by_id.iter().enumerate() {
+            id_index
+                .entry(IdKey(instance.clone()))
+                .or_insert(position as u32);
+        }
         let hashcode = reconcile_hashcode(by_id.iter().map(|i| i.status));
         let index = |lists: HashMap<Text, Vec<Arc<Instance>>>,
                      old: Option<&HashMap<Text, Group>>| {
@@ -152,6 +184,7 @@ impl Registry {
             secure_vips: index(secure_vips, previous.map(|p| &p.secure_vips)),
             apps,
             by_id,
+            id_index,
             hashcode,
         }
     }
@@ -257,12 +290,15 @@ impl Registry {
     /// The instances with this instance id, whatever their status (normally one; ids are
     /// unique per app, so two apps could share one).
     pub fn instance(&self, instance_id: &str) -> &[Arc<Instance>] {
-        let start = self
-            .by_id
-            .partition_point(|i| i.instance_id.as_str() < instance_id);
-        let end =
-            start + self.by_id[start..].partition_point(|i| i.instance_id.as_str() == instance_id);
-        &self.by_id[start..end]
+        let Some(&start) = self.id_index.get(instance_id) else {
+            return EMPTY;
+        };
+        let start = start as usize;
+        let same = self.by_id[start + 1..]
+            .iter()
+            .take_while(|i| i.instance_id.as_str() == instance_id)
+            .count();
+        &self.by_id[start..start + 1 + same]
     }
 
     /// One UP instance under an app / VIP / secure VIP name, or `None` if there is none.
@@ -399,6 +435,22 @@ mod tests {
         assert_eq!(ids(r.instances(Lookup::SecureVip, "s-vb", false)), ["b2"]);
         assert_eq!(ids(r.instance("b3")), ["b3"]);
         assert!(r.instance("zz").is_empty());
+        let twice = Registry::from_applications(
+            doc(
+                &[
+                    instance("A", "same", "UP", "v"),
+                    instance("B", "same", "DOWN", "v"),
+                ],
+                "",
+            ),
+            None,
+        );
+        let both: Vec<&str> = twice
+            .instance("same")
+            .iter()
+            .map(|i| i.app.as_str())
+            .collect();
+        assert_eq!(both, ["A", "B"]);
         assert!(r.instances(Lookup::App, "nope", true).is_empty());
         assert_eq!(r.app_names(), ["A", "B"]);
     }
