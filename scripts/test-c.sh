@@ -58,6 +58,17 @@ die() { # a step the rest cannot run without failed
   echo "c tests: $passed passed, $failed failed"
   exit 1
 }
+wait_exit() { # wait_exit PID SECONDS -> the process's exit status, or 124 after killing it
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  local rc=0
+  if kill -0 "$1" 2>/dev/null; then kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; rc=124
+  else wait "$1" || rc=$?; fi
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+  return $rc
+}
 summary_of() { # the "...: N checks passed, M failed" line of a test program, if any
   local line; line=$(grep -E 'checks passed' "$1" | tail -1)
   [ -n "$line" ] && echo " ($line)"
@@ -132,7 +143,8 @@ if [ -z "$url" ]; then
   p1=$!
   scripts/test-eureka.sh start "$auth_dir" --auth >"$out/auth.url" 2>"$out/auth.err" &
   p2=$!
-  wait $p1; wait $p2
+  pids+=("$p1" "$p2") # interrupted while starting: stop the starters before the servers
+  wait_exit "$p1" 120 || true; wait_exit "$p2" 120 || true
   url=$(cat "$out/plain.url"); auth_url=$(cat "$out/auth.url")
   [ -n "$url" ] || { cat "$out/plain.err"; die "the test Eureka server did not start"; }
   [ -n "$auth_url" ] || { cat "$out/auth.err"; die "the test Eureka server (auth) did not start"; }
@@ -170,17 +182,6 @@ wait_for() { # wait_for FILE REGEX SECONDS
   local i
   for ((i = 0; i < $3 * 10; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
-}
-wait_exit() { # wait_exit PID SECONDS -> the process's exit status, or 124 after killing it
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  local rc=0
-  if kill -0 "$1" 2>/dev/null; then kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; rc=124
-  else wait "$1" || rc=$?; fi
-  local keep=() p
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
-  return $rc
 }
 # run_example BIN TAG [VAR=value...]: starts the example in the background with a clean
 # REGISTRY_* environment plus the given settings; sets $ex_pid, files $out/TAG.{out,err}.
