@@ -23,6 +23,9 @@ use registrar::instance::InstanceStatus;
 #[derive(Clone)]
 enum Answer {
     Json(String),
+    /// The JSON gzip-compressed, sent with `Content-Encoding: gzip` only if the request
+    /// accepted it (else as plain JSON).
+    Gzip(String),
     Status(u16),
     /// Accept the connection and close it without answering.
     Close,
@@ -33,6 +36,8 @@ struct StubState {
     delta: Answer,
     full_requests: u64,
     delta_requests: u64,
+    /// The Accept-Encoding header of the last request.
+    accept_encoding: String,
 }
 
 struct Stub {
@@ -52,6 +57,7 @@ impl Stub {
             delta: Answer::Status(404),
             full_requests: 0,
             delta_requests: 0,
+            accept_encoding: String::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -112,8 +118,18 @@ fn serve(mut stream: TcpStream, state: &Mutex<StubState>) {
     }
     let line = String::from_utf8_lossy(&request);
     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let accept_encoding = line
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("accept-encoding")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let gzip_ok = accept_encoding.contains("gzip");
     let answer = {
         let mut s = state.lock().unwrap();
+        s.accept_encoding = accept_encoding;
         if path.ends_with("/apps/delta") {
             s.delta_requests += 1;
             s.delta.clone()
@@ -126,6 +142,17 @@ fn serve(mut stream: TcpStream, state: &Mutex<StubState>) {
     };
     let (status, body) = match answer {
         Answer::Json(body) => (200, body),
+        Answer::Gzip(body) if gzip_ok => {
+            let packed = gzip_stored(body.as_bytes());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                packed.len()
+            );
+            let _ = stream.write_all(&packed);
+            return;
+        }
+        Answer::Gzip(body) => (200, body),
         Answer::Status(code) => (code, format!("stub says {code}")),
         Answer::Close => return,
     };
@@ -139,6 +166,37 @@ fn serve(mut stream: TcpStream, state: &Mutex<StubState>) {
         "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// A valid gzip stream of `data` made of stored (uncompressed) deflate blocks: enough to prove
+/// the client decodes `Content-Encoding: gzip` without a compression library in the tests.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut chunks = data.chunks(65_535).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -898,4 +956,33 @@ fn c_api_in_a_fork_child_refuses_and_frees_memory_only() {
     registrar_instance_list_free(list);
     assert_eq!(registrar_discovery_refresh(d, 5000), REGISTRAR_OK);
     registrar_discovery_free(d);
+}
+
+#[test]
+fn asks_for_gzip_and_reads_compressed_registries() {
+    // A registry of 10,000 instances is about 10 MB of JSON and 0.45 MB gzip-compressed; the
+    // server compresses GET apps and apps/delta when asked.
+    let many: Vec<String> = (0..300)
+        .map(|i| instance("BIG", &format!("big-{i:03}"), "UP", "ADDED"))
+        .collect();
+    let body = registry("UP_300_", &[("BIG", many)]);
+    assert!(body.len() > 65_535, "spans several stored blocks");
+    let stub = Stub::start("");
+    stub.set_full(Answer::Gzip(body));
+    let discovery = Discovery::new(config(&stub.url, 3600.0)).unwrap();
+    discovery.start().unwrap();
+    discovery.wait_ready(WAIT).unwrap();
+    assert!(
+        stub.state.lock().unwrap().accept_encoding.contains("gzip"),
+        "the request offers gzip"
+    );
+    assert_eq!(ids(&discovery, "big", false).len(), 300);
+    stub.set_delta(Answer::Gzip(registry(
+        "UP_301_",
+        &[("BIG", vec![instance("BIG", "big-new", "UP", "ADDED")])],
+    )));
+    discovery.refresh(WAIT).unwrap();
+    assert_eq!(ids(&discovery, "big", false).len(), 301);
+    assert_eq!(discovery.info().counters.full_fetches, 1);
+    discovery.stop(WAIT).unwrap();
 }
