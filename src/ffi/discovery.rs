@@ -159,7 +159,9 @@ pub struct registrar_instance_list {
 
 /// Called on the discovery thread after every change of the cached registry with the new
 /// version. It must return quickly and must not call `registrar_discovery_free`; it may call
-/// `registrar_discovery_stop` (which then only requests the stop) and any query.
+/// any query and `registrar_discovery_stop` (which then only requests the stop).
+/// `registrar_discovery_refresh` and `registrar_discovery_wait_change` called from it would
+/// only time out: the thread that answers them is the one running the listener.
 pub type registrar_discovery_listener =
     Option<unsafe extern "C" fn(user_data: *mut c_void, version: u64)>;
 
