@@ -59,10 +59,12 @@ cp "$lib/libregistrar.so" "$work/so"; strip "$work/so"
 cp "$lib/libregistrar.a" "$work/a"; strip --strip-debug "$work/a"
 # What a static link adds to a program: the register example, stripped, minus an empty program.
 cc -O2 -Iinclude examples/c/register.c -o "$work/reg-static" "$lib/libregistrar.a" -lpthread -ldl -lm
+cc -O2 -Iinclude examples/c/register.c -o "$work/reg-static-gc" "$lib/libregistrar.a" -lpthread -ldl -lm \
+  -Wl,--gc-sections
 echo 'int main(void){return 0;}' >"$work/empty.c"; cc -O2 "$work/empty.c" -o "$work/empty"
-strip "$work/reg-static" "$work/empty"
+strip "$work/reg-static" "$work/reg-static-gc" "$work/empty"
 size_of() { stat -c %s "$1"; }
 echo "libregistrar.so: $(size_of "$lib/libregistrar.so") as built, $(size_of "$work/so") stripped"
 echo "libregistrar.a:  $(size_of "$lib/libregistrar.a") as built, $(size_of "$work/a") with debug info stripped"
-echo "register example linked statically, stripped: $(size_of "$work/reg-static") (empty C program: $(size_of "$work/empty"))"
-echo "RESULT stripped_so_bytes=$(size_of "$work/so") static_link_adds_bytes=$(( $(size_of "$work/reg-static") - $(size_of "$work/empty") ))"
+echo "register example linked statically, stripped: $(size_of "$work/reg-static"), with -Wl,--gc-sections: $(size_of "$work/reg-static-gc") (empty C program: $(size_of "$work/empty"))"
+echo "RESULT stripped_so_bytes=$(size_of "$work/so") static_link_adds_bytes=$(( $(size_of "$work/reg-static") - $(size_of "$work/empty") )) with_gc_sections=$(( $(size_of "$work/reg-static-gc") - $(size_of "$work/empty") ))"
