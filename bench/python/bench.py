@@ -194,7 +194,7 @@ def main() -> None:
     )
     header = f"| {'metric':36} | {'registrar':>10} | {'py-eureka-client':>16} | {'ratio':>7} |"
     print(header)
-    print("|" + "-" * 38 + "|" + "-" * 12 + ":|" + "-" * 17 + ":|" + "-" * 8 + ":|")
+    print("|" + "-" * 38 + "|" + "-" * 11 + ":|" + "-" * 17 + ":|" + "-" * 8 + ":|")
     for label, key, fmt in rows:
         mine, theirs = median("registrar", key), median("py-eureka-client", key)
         ratio = f"{theirs / mine:.1f}x" if mine and key != "heartbeats" else ""
