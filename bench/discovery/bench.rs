@@ -411,44 +411,48 @@ pub fn run() {
         .step_by(7)
         .map(|i| i.instance_id.to_string())
         .collect();
+    // Two access patterns: names cycling over all 500 apps (instance data mostly out of the
+    // CPU caches: the worst case), and one app asked for again and again (the usual case).
+    let modes = [APPS, 1];
     println!();
-    println!("lookups ({LOOKUPS} calls each, names cycling over all {APPS} apps):");
-    let rr = per_call(LOOKUPS, |i| {
-        black_box(registry.choose(Lookup::App, &names[i % APPS], Choice::RoundRobin));
+    println!("lookups, ns per call ({LOOKUPS} calls each):");
+    println!("  {:<62} {:>9} {:>9}", "", "500 apps", "one app");
+    let row = |name: &str, f: &mut dyn FnMut(usize, usize)| {
+        let t: Vec<f64> = modes
+            .iter()
+            .map(|&m| per_call(LOOKUPS, |i| f(i, m)))
+            .collect();
+        println!("  {:<62} {:>9.1} {:>9.1}", name, t[0], t[1]);
+        t
+    };
+    let rr = row("Registry::choose(App, round robin)", &mut |i, m| {
+        black_box(registry.choose(Lookup::App, &names[i % m], Choice::RoundRobin));
     });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "Registry::choose(App, round robin)", rr
+    row(
+        "Registry::choose(App, round robin) + read host and port",
+        &mut |i, m| {
+            let chosen = registry
+                .choose(Lookup::App, &names[i % m], Choice::RoundRobin)
+                .unwrap();
+            black_box((chosen.host_name.as_bytes()[0], chosen.port));
+        },
     );
-    let rr_lower = per_call(LOOKUPS, |i| {
-        black_box(registry.choose(Lookup::App, &lower[i % APPS], Choice::RoundRobin));
-    });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "Registry::choose(App, round robin), lower-case name", rr_lower
+    row(
+        "Registry::choose(App, round robin), lower-case name",
+        &mut |i, m| {
+            black_box(registry.choose(Lookup::App, &lower[i % m], Choice::RoundRobin));
+        },
     );
-    let random = per_call(LOOKUPS, |i| {
-        black_box(registry.choose(Lookup::Vip, &lower[i % APPS], Choice::Random));
+    row("Registry::choose(VIP, random)", &mut |i, m| {
+        black_box(registry.choose(Lookup::Vip, &lower[i % m], Choice::Random));
     });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "Registry::choose(VIP, random)", random
-    );
-    let list = per_call(LOOKUPS, |i| {
-        black_box(
-            registry
-                .instances(Lookup::App, &names[i % APPS], false)
-                .len(),
-        );
+    row("Registry::instances(App, UP only)", &mut |i, m| {
+        black_box(registry.instances(Lookup::App, &names[i % m], false).len());
     });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "Registry::instances(App, UP only)", list
-    );
-    let by_id = per_call(LOOKUPS, |i| {
-        black_box(registry.instance(&ids[i % ids.len()]).len());
+    row("Registry::instance(id)", &mut |i, m| {
+        let k = if m == 1 { 0 } else { i % ids.len() };
+        black_box(registry.instance(&ids[k]).len());
     });
-    println!("  {:<62} {:>7.1} ns/call", "Registry::instance(id)", by_id);
 
     // --- Lookups (C API, through a live discovery handle) --------------------------------------
     let body = Arc::new(json);
@@ -475,49 +479,50 @@ pub fn run() {
         .iter()
         .map(|n| CString::new(n.as_str()).unwrap())
         .collect();
-    let c_choose = per_call(LOOKUPS, |i| {
-        let mut list = std::ptr::null_mut();
-        let status = registrar_discovery_choose(
-            d,
-            REGISTRAR_LOOKUP_APP,
-            c_names[i % APPS].as_ptr(),
-            REGISTRAR_CHOICE_ROUND_ROBIN,
-            &mut list,
-        );
-        debug_assert_eq!(status, registrar_status::REGISTRAR_OK);
-        black_box(registrar_instance_list_get(list, 0));
-        registrar_instance_list_free(list);
-    });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "C: registrar_discovery_choose + registrar_instance_list_free", c_choose
+    let c_choose = row(
+        "C: registrar_discovery_choose + read host, port + list_free",
+        &mut |i, m| {
+            let mut list = std::ptr::null_mut();
+            let status = registrar_discovery_choose(
+                d,
+                REGISTRAR_LOOKUP_APP,
+                c_names[i % m].as_ptr(),
+                REGISTRAR_CHOICE_ROUND_ROBIN,
+                &mut list,
+            );
+            debug_assert_eq!(status, registrar_status::REGISTRAR_OK);
+            // SAFETY: a list of one instance from the call above.
+            let chosen = unsafe { &*registrar_instance_list_get(list, 0) };
+            black_box((unsafe { *chosen.host_name }, chosen.port));
+            registrar_instance_list_free(list);
+        },
     );
     let mut buf = [0u8; 256];
-    let c_url = per_call(LOOKUPS, |i| {
-        let mut len = 0;
-        registrar_discovery_choose_url(
-            d,
-            REGISTRAR_LOOKUP_APP,
-            c_names[i % APPS].as_ptr(),
-            REGISTRAR_CHOICE_ROUND_ROBIN,
-            0,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut len,
-        );
-        black_box(len);
-    });
-    println!(
-        "  {:<62} {:>7.1} ns/call",
-        "C: registrar_discovery_choose_url (into a caller buffer)", c_url
+    row(
+        "C: registrar_discovery_choose_url (into a caller buffer)",
+        &mut |i, m| {
+            let mut len = 0;
+            registrar_discovery_choose_url(
+                d,
+                REGISTRAR_LOOKUP_APP,
+                c_names[i % m].as_ptr(),
+                REGISTRAR_CHOICE_ROUND_ROBIN,
+                0,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut len,
+            );
+            black_box(len);
+        },
     );
+    let _ = (rr, c_choose);
     registrar_discovery_free(d);
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
     if let Some((_, py_lookup)) = py_xml_median {
         println!(
-            "  {:<62} {:>7.1} ns/call",
-            "py-eureka-client get_application(app).up_instances[i]", py_lookup
+            "  {:<62} {:>9.1} {:>9}",
+            "py-eureka-client get_application(app).up_instances[i]", py_lookup, "-"
         );
     }
 }
