@@ -125,7 +125,24 @@ def test_enums_match_the_header():
     assert enum_values("REGISTRAR_STATE_") == {s.name: s.value for s in registrar.State}
     assert enum_values("REGISTRAR_LOG_") == {s.name: s.value for s in registrar.LogLevel}
     discovery = enum_values("REGISTRAR_DISCOVERY_")
-    assert discovery == {"NOT_STARTED": 0, "RUNNING": 1, "STOPPED": 2}
+    assert discovery == {s.name: s.value for s in registrar.DiscoveryState}
+
+
+def test_discovery_constants_match_the_header():
+    from registrar import discovery
+
+    defines = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"#define REGISTRAR_(\w+) (\d+)\s*$", HEADER.read_text(), re.M)
+    }
+    assert defines["LOOKUP_APP"] == discovery._LOOKUP_APP
+    assert defines["LOOKUP_VIP"] == discovery._LOOKUP_VIP
+    assert defines["LOOKUP_SECURE_VIP"] == discovery._LOOKUP_SECURE_VIP
+    assert defines["CHOICE_ROUND_ROBIN"] == discovery._CHOICE_ROUND_ROBIN
+    assert defines["CHOICE_RANDOM"] == discovery._CHOICE_RANDOM
+    assert defines["QUERY_ALL_STATUSES"] == discovery._QUERY_ALL_STATUSES
+    assert defines["URL_SECURE"] == discovery._URL_SECURE
+    assert defines["URL_USE_IP"] == discovery._URL_USE_IP
 
 
 def test_instance_status_names():

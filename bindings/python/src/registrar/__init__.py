@@ -54,7 +54,15 @@ def library_path() -> str:
     return str(_native.library_path)
 
 
+_DISCOVERY_NAMES = ("Discovery", "DiscoveryInfo", "DiscoveryState", "Instance")
+
+
 def __getattr__(name: str) -> object:
+    # Discovery is imported on first use: a process that only registers pays nothing for it.
+    if name in _DISCOVERY_NAMES:
+        from . import discovery
+
+        return getattr(discovery, name)
     # Typing aliases, built on demand so that importing registrar does not import typing.
     if name == "SettingValue":
         from collections.abc import Iterable, Mapping
@@ -67,6 +75,10 @@ def __getattr__(name: str) -> object:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._client import SettingValue as SettingValue
+    from .discovery import Discovery as Discovery
+    from .discovery import DiscoveryInfo as DiscoveryInfo
+    from .discovery import DiscoveryState as DiscoveryState
+    from .discovery import Instance as Instance
 
 
 def status_name(code: int) -> str:
@@ -79,10 +91,14 @@ __all__ = [
     "ABI_VERSION",
     "Client",
     "Config",
+    "Discovery",
+    "DiscoveryInfo",
+    "DiscoveryState",
     "ErrorCode",
     "ExitHook",
     "ForkedError",
     "Info",
+    "Instance",
     "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidUtf8Error",

@@ -166,7 +166,8 @@ class Config:
     ``REGISTRY_`` prefix: ``url``, ``user``, ``password``, ``app_name``, ``instance_id``,
     ``hostname``, ``ip_address``, ``port``, ``secure_port``, ``vip_address``,
     ``secure_vip_address``, ``home_page_url``, ``status_page_url``, ``health_check_url``,
-    ``metadata``, ``heartbeat_interval``, ``lease_duration``, ``timeout``, ``type``.
+    ``metadata``, ``heartbeat_interval``, ``lease_duration``, ``timeout``, ``type``, and for
+    :class:`~registrar.Discovery` ``fetch_interval``.
     Unknown keys raise :class:`~registrar.InvalidConfigError` at once; values are checked
     when a client is created (or by :meth:`validate`), with a message naming the setting.
 
@@ -667,7 +668,8 @@ def _finalize(handle: int, pid: int) -> None:
 
 
 _clients_with_loggers: "weakref.WeakSet[Client]" = weakref.WeakSet()
-_live_objects: "weakref.WeakSet[Union[Client, Config]]" = weakref.WeakSet()
+# Every live Client, Config and Discovery (see _after_fork_in_child).
+_live_objects: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -678,7 +680,7 @@ def _after_fork_in_child() -> None:
     _log_sinks_lock = threading.Lock()
     for obj in list(_live_objects):
         obj._lock = threading.Lock()
-        if isinstance(obj, Client):
+        if hasattr(obj, "_in_flight"):
             obj._in_flight = 0
 
 
