@@ -786,7 +786,7 @@ const char *registrar_instance_status_str(int32_t status);
  * (at most `buf_len` bytes including the terminating NUL; truncated if needed, always
  * NUL-terminated when `buf_len > 0`). Returns the full length of the message without NUL,
  * so a return value `>= buf_len` means it was truncated. Returns 0 if the last call
- * succeeded. `buf` may be NULL when `buf_len` is 0 (to ask for the length).
+ * succeeded. With `buf` NULL or `buf_len` 0 nothing is written (a way to ask for the length).
  * Every fallible call clears the message first. Messages never contain credentials.
  */
 size_t registrar_last_error_message(char *buf, size_t buf_len);

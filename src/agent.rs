@@ -155,8 +155,8 @@ enum Action {
         status: InstanceStatus,
         metadata: BTreeMap<String, String>,
         dirty_timestamp: u64,
-        /// Send DOWN first: see the comment where it is sent.
-        down_first: bool,
+        /// A status to register first, one timestamp earlier: see `interim_status`.
+        interim: Option<InstanceStatus>,
     },
     Heartbeat {
         status: InstanceStatus,
@@ -435,19 +435,19 @@ fn cycle(shared: &Shared) -> bool {
             status,
             metadata,
             dirty_timestamp,
-            down_first,
+            interim,
         } => {
-            shared.state.lock().register_attempted = true;
+            let first = {
+                let mut state = shared.state.lock();
+                state.register_attempted = true;
+                !state.registered()
+            };
             let mut result = Ok(());
-            if down_first {
-                // Eureka keeps a lease's UP or OUT_OF_SERVICE over a registration with the
-                // other one (its LeaseExistsRule), but always accepts DOWN. So UP <->
-                // OUT_OF_SERVICE travels as DOWN, then the new status (one timestamp later).
-                let body =
-                    registration_body(config, InstanceStatus::Down, &metadata, dirty_timestamp - 1);
+            if let Some(interim) = interim {
+                let body = registration_body(config, interim, &metadata, dirty_timestamp - 1);
                 result = shared.http.register(&config.app_name, &body, None);
                 if result.is_ok() {
-                    shared.state.lock().server = ServerView::Holds(InstanceStatus::Down);
+                    shared.state.lock().server = ServerView::Holds(interim);
                 }
             }
             if result.is_ok() {
@@ -459,7 +459,6 @@ fn cycle(shared: &Shared) -> bool {
                 Ok(()) => {
                     state.counters.registrations += 1;
                     state.accepted_timestamp = dirty_timestamp;
-                    let first = !state.registered();
                     state.server = ServerView::Holds(status);
                     if state.phase == Phase::Registering {
                         state.phase = Phase::Registered;
@@ -545,6 +544,24 @@ fn is_up_or_oos(status: InstanceStatus) -> bool {
     matches!(status, InstanceStatus::Up | InstanceStatus::OutOfService)
 }
 
+/// Eureka keeps a lease's UP or OUT_OF_SERVICE over a registration carrying the other one (its
+/// LeaseExistsRule) but always accepts DOWN and STARTING. So a move between UP and
+/// OUT_OF_SERVICE is registered as DOWN first; and the first UP/OUT_OF_SERVICE registration of
+/// this process, when a lease left by an earlier process with the same id may hold the other
+/// one, as STARTING first (which is true: the instance is just starting).
+fn interim_status(server: ServerView, wanted: InstanceStatus) -> Option<InstanceStatus> {
+    if !is_up_or_oos(wanted) {
+        return None;
+    }
+    match server {
+        ServerView::Holds(held) if is_up_or_oos(held) && held != wanted => {
+            Some(InstanceStatus::Down)
+        }
+        ServerView::Unknown => Some(InstanceStatus::Starting),
+        ServerView::Holds(_) | ServerView::Absent => None,
+    }
+}
+
 fn next_action(shared: &Shared) -> Action {
     let mut state = shared.state.lock();
     loop {
@@ -563,17 +580,11 @@ fn next_action(shared: &Shared) -> Action {
             !state.registered() || state.accepted_timestamp != state.dirty_timestamp;
         let wake_at = if needs_registration {
             if now >= state.register_not_before {
-                let flips_between_up_and_out_of_service = match state.server {
-                    ServerView::Holds(held) => is_up_or_oos(held) && held != state.status,
-                    // A lease left by an earlier process may hold either.
-                    ServerView::Unknown => true,
-                    ServerView::Absent => false,
-                };
                 return Action::Register {
                     status: state.status,
                     metadata: state.metadata.clone(),
                     dirty_timestamp: state.dirty_timestamp,
-                    down_first: is_up_or_oos(state.status) && flips_between_up_and_out_of_service,
+                    interim: interim_status(state.server, state.status),
                 };
             }
             state.register_not_before
@@ -674,5 +685,38 @@ impl Shared {
         if is_new {
             self.log(LogLevel::Warn, &message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceStatus::*;
+
+    #[test]
+    fn interim_registrations_work_around_the_lease_exists_rule() {
+        assert_eq!(
+            interim_status(ServerView::Holds(Up), OutOfService),
+            Some(Down)
+        );
+        assert_eq!(
+            interim_status(ServerView::Holds(OutOfService), Up),
+            Some(Down)
+        );
+        assert_eq!(interim_status(ServerView::Unknown, Up), Some(Starting));
+        assert_eq!(interim_status(ServerView::Unknown, Starting), None);
+        assert_eq!(interim_status(ServerView::Absent, Up), None);
+        assert_eq!(interim_status(ServerView::Holds(Starting), Up), None);
+        assert_eq!(interim_status(ServerView::Holds(Down), OutOfService), None);
+        assert_eq!(interim_status(ServerView::Holds(Up), Down), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(500));
+        let steps: Vec<u128> = (0..5).map(|_| b.step().as_millis()).collect();
+        assert_eq!(steps, vec![100, 200, 400, 500, 500]);
+        b.reset();
+        assert_eq!(b.step(), Duration::from_millis(100));
     }
 }

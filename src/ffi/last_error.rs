@@ -21,7 +21,7 @@ pub(crate) fn clear() {
 /// (at most `buf_len` bytes including the terminating NUL; truncated if needed, always
 /// NUL-terminated when `buf_len > 0`). Returns the full length of the message without NUL,
 /// so a return value `>= buf_len` means it was truncated. Returns 0 if the last call
-/// succeeded. `buf` may be NULL when `buf_len` is 0 (to ask for the length).
+/// succeeded. With `buf` NULL or `buf_len` 0 nothing is written (a way to ask for the length).
 /// Every fallible call clears the message first. Messages never contain credentials.
 #[no_mangle]
 pub extern "C" fn registrar_last_error_message(buf: *mut c_char, buf_len: usize) -> usize {
