@@ -193,4 +193,4 @@ def test_heartbeats_do_not_need_the_gil(make_client):
     while time.monotonic() < deadline:
         n += 1
     after = client.info().heartbeats
-    assert after - before >= 4, (before, after)  # ~7 expected at one every 0.2 s
+    assert after - before >= 3, (before, after)  # ~7 expected at one every 0.2 s
