@@ -92,17 +92,20 @@ def main() -> int:
     client.up()  # we are listening: ready for traffic
     client.start()
     registered = False
+    reported = ""  # print each distinct reason for not being registered once
     while not stop.is_set():
         try:
             client.wait_registered(timeout=0.5)
             if not registered:
                 print(f"registered {client.app_name}/{client.instance_id}", flush=True)
                 registered = True
+            reported = ""
             stop.wait(0.5)
         except registrar.TimeoutError as e:
-            if not registered:
-                print(f"web_service: not registered yet: {e.__cause__ or e}", file=sys.stderr)
-                stop.wait(2.0)
+            reason = str(e.__cause__ or e)
+            if reason != reported:
+                print(f"web_service: not registered: {reason}", file=sys.stderr, flush=True)
+                reported = reason
 
     try:
         client.close()  # deregister before we stop answering
