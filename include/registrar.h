@@ -232,8 +232,10 @@ typedef struct registrar_client registrar_client;
 typedef struct registrar_config registrar_config;
 
 /**
- * A registry cache with its own background thread (one per handle; nothing runs before
- * `registrar_discovery_start`). Queries are answered from memory, never from the network.
+ * A registry cache with its own background thread. Nothing runs and nothing is sent before
+ * `registrar_discovery_start`; from then until `registrar_discovery_stop` /
+ * `registrar_discovery_free` a handle has two threads (the cache's and its HTTP client's).
+ * Queries are answered from memory, never from the network.
  *
  * Thread-safety: every function may be called on the same handle from any number of
  * threads at once, except `registrar_discovery_free`, which must not race any other call.
@@ -573,20 +575,22 @@ void registrar_config_free(registrar_config *config);
 /**
  * Creates a discovery cache from a config: only REGISTRY_URL (and REGISTRY_USER /
  * REGISTRY_PASSWORD), REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL are read, so a process
- * that only discovers needs no REGISTRY_APP_NAME. Nothing is fetched before
- * `registrar_discovery_start`. Writes `*out` only on success; free it with
+ * that only discovers needs no REGISTRY_APP_NAME. Starts no thread and fetches nothing (see
+ * `registrar_discovery_start`). Writes `*out` only on success; free it with
  * `registrar_discovery_free`. The config is only read during the call.
- * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG, REGISTRAR_ERR_TRANSPORT
- * (the HTTP client could not be created).
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG (the message names the
+ * setting; passwords never appear).
  */
 registrar_status registrar_discovery_new(const registrar_config *config, registrar_discovery **out);
 
 /**
- * Starts the background thread and returns at once: it fetches the whole registry (GET
+ * Creates the HTTP client and starts the background thread, and returns at once: the thread
+ * fetches the whole registry (GET
  * apps), then every REGISTRY_FETCH_INTERVAL the changes (GET apps/delta), checking them
  * against the server's hash code and fetching everything again on any mismatch or error.
  * On errors the last good registry is kept. Calling it again while running does nothing.
- * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (stopped), REGISTRAR_ERR_FORKED.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (stopped), REGISTRAR_ERR_FORKED,
+ * REGISTRAR_ERR_TRANSPORT (the HTTP client or the thread could not be created).
  */
 registrar_status registrar_discovery_start(const registrar_discovery *discovery);
 

@@ -15,7 +15,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,8 @@ struct Counters {
 
 struct Shared {
     config: DiscoveryConfig,
-    http: EurekaHttp,
+    /// Created by `start` (with its runtime thread): an idle handle holds no thread.
+    http: OnceLock<EurekaHttp>,
     /// The cached registry and its version, swapped together.
     registry: RwLock<Option<(Arc<Registry>, u64)>>,
     /// Mirrors `state.phase == Stopped` for the lock-free query path.
@@ -121,13 +122,12 @@ pub struct Discovery {
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Discovery {
-    /// Creates the cache and its HTTP client. Nothing is fetched before [`Discovery::start`].
+    /// Creates the cache. No thread and no connection exist before [`Discovery::start`].
     pub fn new(config: DiscoveryConfig) -> Result<Discovery> {
-        let http = EurekaHttp::with_servers(config.service_urls.clone(), config.timeout)?;
         Ok(Discovery {
             shared: Arc::new(Shared {
                 config,
-                http,
+                http: OnceLock::new(),
                 registry: RwLock::new(None),
                 stopped: AtomicBool::new(false),
                 state: Mutex::new(State {
@@ -155,7 +155,8 @@ impl Discovery {
         &self.shared.config
     }
 
-    /// Starts the background thread, which fetches the whole registry at once. Returns
+    /// Creates the HTTP client (one per cache, reused: keep-alive) and starts the background
+    /// thread, which fetches the whole registry at once. Returns
     /// without waiting (see [`Discovery::wait_ready`]). Calling it again does nothing;
     /// after stop it fails with `ShutDown`.
     pub fn start(&self) -> Result<()> {
@@ -164,6 +165,13 @@ impl Discovery {
             DiscoveryPhase::Running => return Ok(()),
             DiscoveryPhase::Stopped => return Err(Error::ShutDown),
             DiscoveryPhase::NotStarted => {}
+        }
+        if self.shared.http.get().is_none() {
+            let http = EurekaHttp::with_servers(
+                self.shared.config.service_urls.clone(),
+                self.shared.config.timeout,
+            )?;
+            let _ = self.shared.http.set(http);
         }
         let shared = self.shared.clone();
         let handle = std::thread::Builder::new()
@@ -484,8 +492,12 @@ fn cycle(shared: &Shared) -> bool {
 /// `Ok(None)`: the registry did not change.
 fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Option<Registry>> {
     let counters = &shared.counters;
+    let Some(http) = shared.http.get() else {
+        // Unreachable: start creates the client before it starts this thread.
+        return Err(Error::ShutDown);
+    };
     if let (false, Some(current)) = (full, current) {
-        if let Ok(delta) = fetch_delta(&shared.http, None) {
+        if let Ok(delta) = fetch_delta(http, None) {
             counters.delta_fetches.fetch_add(1, Ordering::Relaxed);
             let server_hash = delta.apps_hashcode.clone();
             let next = current.apply_delta(delta);
@@ -497,7 +509,7 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
         }
         // A failed or inconsistent delta: fall back to the whole registry.
     }
-    let apps = fetch_applications(&shared.http, None)?;
+    let apps = fetch_applications(http, None)?;
     counters.full_fetches.fetch_add(1, Ordering::Relaxed);
     let next = Registry::from_applications(apps, current);
     match current {
