@@ -214,6 +214,7 @@ fn deregister(url: &str, app: &str, id: &str) {
 }
 
 /// An instance registered (and kept alive, and deregistered when dropped) by registrar itself.
+#[allow(clippy::too_many_arguments)]
 fn register_agent(
     url: &str,
     app: &str,
