@@ -76,6 +76,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "REGISTRY_TIMEOUT",
         "HTTP timeout per request in seconds (fractions allowed); default 5",
     ),
+    (
+        "REGISTRY_FETCH_INTERVAL",
+        "discovery: seconds between registry refreshes (fractions allowed); default 30",
+    ),
 ];
 
 const DEFAULT_PORT: u16 = 8080;
@@ -788,6 +792,9 @@ mod tests {
         assert_eq!(c.metadata.get("version").unwrap(), "1.2=3");
         assert_eq!(c.heartbeat_interval, Duration::from_millis(250));
         assert_eq!(c.timeout, Duration::from_millis(1500));
+        let c = config(&[MIN[0], MIN[1], ("fetch_interval", "0.5")]).unwrap();
+        assert_eq!(c.fetch_interval, Duration::from_millis(500));
+        assert!(err(&[MIN[0], MIN[1], ("fetch_interval", "soon")]).contains("REGISTRY_FETCH_INTERVAL 'soon'"));
     }
 
     #[test]

@@ -148,11 +148,6 @@ def test_changes_are_seen_and_notified(discovery, make_client):
     assert discovery.instances(app) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (reported): REGISTRY_FETCH_INTERVAL is missing from the settings list in "
-    "src/config.rs, so registrar_config_set refuses it and the environment's value is ignored",
-)
 def test_fetch_interval_is_a_setting(eureka_url, make_client):
     with registrar.Discovery(from_env=False, url=eureka_url, fetch_interval=0.2) as d:
         d.wait_ready(timeout=15)
