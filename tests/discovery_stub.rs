@@ -257,7 +257,7 @@ fn single_objects_and_string_typed_json_come_back_complete() {
     // What some servers and hand-written registrants produce: a single application object, a
     // single instance object, numbers and booleans as strings, the legacy `overriddenstatus`,
     // an `@class` in metadata, a missing instance list, an unknown status.
-    let body = r#"{"applications": {"versions__delta": "3", "apps__hashcode": "OUT_OF_SERVICE_1_UNKNOWN_1_",
+    let body = r#"{"applications": {"versions__delta": "3", "apps__hashcode": "OUT_OF_SERVICE_1_RESTARTING_1_",
       "application": [
         {"name": "ODD", "instance": {
           "instanceId": "odd-1", "hostName": "odd.example", "app": "odd", "ipAddr": "10.9.9.9",
@@ -278,7 +278,8 @@ fn single_objects_and_string_typed_json_come_back_complete() {
     discovery.wait_ready(WAIT).unwrap();
     let registry = discovery.registry().unwrap();
     assert_eq!(registry.len(), 2);
-    assert_eq!(registry.hashcode(), "OUT_OF_SERVICE_1_UNKNOWN_1_");
+    // An unknown status counts under its own name, as the server counts it.
+    assert_eq!(registry.hashcode(), "OUT_OF_SERVICE_1_RESTARTING_1_");
 
     let odd = &registry.instance("odd-1")[0];
     assert_eq!(odd.app, "ODD");
@@ -313,6 +314,14 @@ fn single_objects_and_string_typed_json_come_back_complete() {
         InstanceStatus::Unknown,
         "unknown statuses read as UNKNOWN"
     );
+    assert_eq!(registry.instance("w-1")[0].status_name(), "RESTARTING");
+    // So a delta checked against the server's hash code does not mismatch on it.
+    stub.set_delta(Answer::Json(
+        r#"{"applications": {"apps__hashcode": "OUT_OF_SERVICE_1_RESTARTING_1_", "application": []}}"#.into(),
+    ));
+    discovery.refresh(WAIT).unwrap();
+    assert_eq!(discovery.info().counters.hash_mismatches, 0);
+    assert_eq!(stub.requests(), (1, 1));
     assert!(registry.instances(Lookup::App, "EMPTY", true).is_empty());
     discovery.stop(WAIT).unwrap();
 }

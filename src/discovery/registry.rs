@@ -168,7 +168,7 @@ impl Registry {
                 .entry(IdKey(instance.clone()))
                 .or_insert(position as u32);
         }
-        let hashcode = reconcile_hashcode(by_id.iter().map(|i| i.status));
+        let hashcode = reconcile_hashcode(by_id.iter().map(|i| i.status_name()));
         let index = |lists: HashMap<Text, Vec<Arc<Instance>>>,
                      old: Option<&HashMap<Text, Group>>| {
             lists

@@ -139,6 +139,10 @@ pub struct Instance {
     pub secure_port_enabled: bool,
     /// The status the registry serves (an operator override already applied by the server).
     pub status: InstanceStatus,
+    /// The status as the registry spelled it when it is none of the five known ones (then
+    /// `status` is UNKNOWN). The hash code counts it under this name, as the server does, so an
+    /// odd status does not turn every delta into a mismatch.
+    pub unknown_status: Option<Text>,
     /// The operator override, UNKNOWN when there is none.
     pub overridden_status: InstanceStatus,
     /// As registered; may be a comma-separated list of VIPs.
@@ -173,6 +177,14 @@ impl Instance {
             format!("{scheme}://[{host}]:{port}")
         } else {
             format!("{scheme}://{host}:{port}")
+        }
+    }
+
+    /// The status name the server counts in `apps__hashcode` ("UP", or an unknown one as sent).
+    pub fn status_name(&self) -> &str {
+        match &self.unknown_status {
+            Some(name) => name.as_str(),
+            None => self.status.as_str(),
         }
     }
 
@@ -242,30 +254,20 @@ impl Applications {
     }
 }
 
-/// `apps__hashcode` of a set of instances: `STATUS_count_` for each status present, sorted by
-/// status name, e.g. `DOWN_1_UP_2_` (Eureka's reconcile hash code).
-pub fn reconcile_hashcode(statuses: impl IntoIterator<Item = InstanceStatus>) -> String {
-    // Indexed by status in alphabetical order of the names.
-    const ORDER: [InstanceStatus; 5] = [
-        InstanceStatus::Down,
-        InstanceStatus::OutOfService,
-        InstanceStatus::Starting,
-        InstanceStatus::Unknown,
-        InstanceStatus::Up,
-    ];
-    let mut counts = [0usize; 5];
-    for status in statuses {
-        let slot = ORDER.iter().position(|s| *s == status).unwrap_or(3);
-        counts[slot] += 1;
+/// `apps__hashcode` of a set of instances, from their status names
+/// ([`Instance::status_name`]): `STATUS_count_` for each status present, sorted by status
+/// name, e.g. `DOWN_1_UP_2_` (Eureka's reconcile hash code).
+pub fn reconcile_hashcode<'a>(status_names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for name in status_names {
+        *counts.entry(name).or_insert(0) += 1;
     }
     let mut out = String::new();
-    for (status, count) in ORDER.iter().zip(counts) {
-        if count > 0 {
-            out.push_str(status.as_str());
-            out.push('_');
-            out.push_str(&count.to_string());
-            out.push('_');
-        }
+    for (name, count) in counts {
+        out.push_str(name);
+        out.push('_');
+        out.push_str(&count.to_string());
+        out.push('_');
     }
     out
 }
@@ -359,7 +361,7 @@ impl RawInstance {
         let overridden = self
             .overridden_status
             .or(self.overridden_status_legacy)
-            .map_or(InstanceStatus::Unknown, |s| s.0);
+            .map_or(InstanceStatus::Unknown, |s: Status| s.0);
         Some((
             self.action_type.0,
             Instance {
@@ -372,6 +374,7 @@ impl RawInstance {
                 secure_port: self.secure_port.number,
                 secure_port_enabled: self.secure_port.enabled,
                 status: self.status.0,
+                unknown_status: self.status.1,
                 overridden_status: overridden,
                 vip_address: self.vip_address,
                 secure_vip_address: self.secure_vip_address,
@@ -767,18 +770,26 @@ impl<'de> Deserialize<'de> for Metadata {
     }
 }
 
-/// An instance status; anything unknown (or not a string) reads as UNKNOWN.
-struct Status(InstanceStatus);
+/// An instance status; anything unknown (or not a string) reads as UNKNOWN, with the name as
+/// sent kept aside when there was one.
+struct Status(InstanceStatus, Option<Text>);
 
 impl Default for Status {
     fn default() -> Self {
-        Status(InstanceStatus::Unknown)
+        Status(InstanceStatus::Unknown, None)
     }
 }
 
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Status(parse_status(Text::deserialize(d)?.as_str())))
+        let text = Text::deserialize(d)?;
+        let name = text.trim();
+        let status = parse_status(name);
+        let unknown = (status == InstanceStatus::Unknown
+            && !name.is_empty()
+            && !name.eq_ignore_ascii_case("UNKNOWN"))
+        .then(|| Text::new(name));
+        Ok(Status(status, unknown))
     }
 }
 
@@ -859,7 +870,7 @@ mod tests {
         assert!(py.metadata.is_empty(), "@class is dropped");
         assert_eq!((py.secure_port, py.secure_port_enabled), (443, false));
         assert_eq!(
-            reconcile_hashcode(apps.instances.iter().map(|(_, i)| i.status)),
+            reconcile_hashcode(apps.instances.iter().map(|(_, i)| i.status_name())),
             apps.apps_hashcode
         );
     }
@@ -922,6 +933,12 @@ mod tests {
         let apps = Applications::parse(body.as_bytes()).unwrap();
         let x = &apps.instances[0].1;
         assert_eq!(x.status, InstanceStatus::Unknown);
+        assert_eq!(
+            x.status_name(),
+            "RESTARTING",
+            "counted as sent in the hash code"
+        );
+        assert_eq!(apps.instances[1].1.status_name(), "5");
         assert_eq!((x.port, x.port_enabled), (7001, true));
         assert_eq!((x.secure_port, x.secure_port_enabled), (0, false));
         assert_eq!(x.last_dirty_timestamp, 0);
@@ -938,10 +955,9 @@ mod tests {
 
     #[test]
     fn hashcode_is_sorted_status_counts() {
-        use InstanceStatus::*;
-        assert_eq!(reconcile_hashcode([Up, Down, Up]), "DOWN_1_UP_2_");
+        assert_eq!(reconcile_hashcode(["UP", "DOWN", "UP"]), "DOWN_1_UP_2_");
         assert_eq!(
-            reconcile_hashcode([Up, Starting, OutOfService, Unknown, Down]),
+            reconcile_hashcode(["UP", "STARTING", "OUT_OF_SERVICE", "UNKNOWN", "DOWN"]),
             "DOWN_1_OUT_OF_SERVICE_1_STARTING_1_UNKNOWN_1_UP_1_"
         );
         assert_eq!(reconcile_hashcode([]), "");
