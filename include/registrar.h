@@ -640,6 +640,23 @@ registrar_status registrar_discovery_set_listener(const registrar_discovery *dis
                                                   registrar_free_callback free_user_data);
 
 /**
+ * Sends the cache's log messages of `max_level` or more severe (a `registrar_log_level`) to
+ * `callback`, exactly as `registrar_client_set_logger` does for a client: on the discovery
+ * thread, never after `registrar_discovery_stop` returns, `free_user_data` called once after
+ * the last call (NULL `callback` removes the current one). Messages: the first fetch (INFO),
+ * a failing refresh (WARN, once per distinct problem, not per retry) and the recovery (INFO),
+ * a hash mismatch after a delta (WARN), every change applied (DEBUG). Nothing is logged unless
+ * asked. On error nothing is installed and `free_user_data` is not called.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (bad level),
+ * REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_set_logger(const registrar_discovery *discovery,
+                                                registrar_log_callback callback,
+                                                void *user_data,
+                                                registrar_free_callback free_user_data,
+                                                int32_t max_level);
+
+/**
  * Fills `*out` with the cache's state, version, size, age and counters.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
  */

@@ -995,3 +995,79 @@ fn asks_for_gzip_and_reads_compressed_registries() {
     assert_eq!(discovery.info().counters.full_fetches, 1);
     discovery.stop(WAIT).unwrap();
 }
+
+unsafe extern "C" fn collect_log(
+    user_data: *mut c_void,
+    level: i32,
+    message: *const std::ffi::c_char,
+) {
+    let lines = &*(user_data as *const Mutex<Vec<(i32, String)>>);
+    let text = CStr::from_ptr(message).to_string_lossy().into_owned();
+    lines.lock().unwrap().push((level, text));
+}
+
+static LOGS_FREED: AtomicU64 = AtomicU64::new(0);
+
+unsafe extern "C" fn free_log(user_data: *mut c_void) {
+    drop(Box::from_raw(user_data as *mut Mutex<Vec<(i32, String)>>));
+    LOGS_FREED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn c_api_logger_reports_each_problem_once() {
+    use registrar_status::*;
+    let body = registry(
+        "UP_1_",
+        &[("APP", vec![instance("APP", "a1", "UP", "ADDED")])],
+    );
+    let stub = Stub::start(&body);
+    let config = c_config(&stub.url, &[]);
+    let mut d: *mut registrar_discovery = ptr::null_mut();
+    assert_eq!(registrar_discovery_new(config, &mut d), REGISTRAR_OK);
+    registrar_config_free(config);
+    let lines = Box::into_raw(Box::new(Mutex::new(Vec::<(i32, String)>::new())));
+    assert_eq!(
+        registrar_discovery_set_logger(d, Some(collect_log), lines.cast(), Some(free_log), 9),
+        REGISTRAR_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        registrar_discovery_set_logger(d, Some(collect_log), lines.cast(), Some(free_log), 3),
+        REGISTRAR_OK
+    );
+    assert_eq!(registrar_discovery_start(d), REGISTRAR_OK);
+    assert_eq!(registrar_discovery_wait_ready(d, 10_000), REGISTRAR_OK);
+    stub.set_full(Answer::Status(503));
+    stub.set_delta(Answer::Status(503));
+    for _ in 0..3 {
+        assert_eq!(
+            registrar_discovery_refresh(d, 10_000),
+            REGISTRAR_ERR_REJECTED
+        );
+    }
+    stub.set_full(Answer::Json(body.clone()));
+    stub.set_delta(Answer::Json(registry("UP_7_", &[])));
+    assert_eq!(registrar_discovery_refresh(d, 10_000), REGISTRAR_OK);
+    let seen: Vec<(i32, String)> = unsafe { (*lines).lock().unwrap().clone() };
+    let count = |needle: &str| seen.iter().filter(|(_, m)| m.contains(needle)).count();
+    assert_eq!(
+        count("registry fetched: 1 instances in 1 apps"),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(
+        count("refresh failed"),
+        1,
+        "once per distinct problem: {seen:?}"
+    );
+    assert!(seen.iter().any(|(l, m)| *l == 1
+        && m.contains("HTTP 503")
+        && m.contains("keeping the last good registry")));
+    assert_eq!(count("answers again"), 1, "{seen:?}");
+    assert!(
+        seen.iter().any(|(l, m)| *l == 1 && m.contains("hash code")),
+        "{seen:?}"
+    );
+    let freed = LOGS_FREED.load(Ordering::SeqCst);
+    registrar_discovery_free(d);
+    assert_eq!(LOGS_FREED.load(Ordering::SeqCst), freed + 1);
+}

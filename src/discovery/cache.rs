@@ -23,7 +23,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::config::DiscoveryConfig;
 use super::registry::Registry;
-use crate::agent::panic_message;
+use crate::agent::{panic_message, LogFn, LogLevel};
 use crate::error::{Error, Result};
 use crate::eureka::read::{fetch_applications, fetch_delta};
 use crate::eureka::EurekaHttp;
@@ -109,6 +109,7 @@ struct Shared {
     changed: Condvar,
     counters: Counters,
     listener: RwLock<Option<Arc<Listener>>>,
+    log: RwLock<Option<(LogLevel, Arc<LogFn>)>>,
 }
 
 /// A registry cache with its own background thread. All methods take `&self` and may be
@@ -145,6 +146,7 @@ impl Discovery {
                 changed: Condvar::new(),
                 counters: Counters::default(),
                 listener: RwLock::new(None),
+                log: RwLock::new(None),
             }),
             worker: Mutex::new(None),
             worker_id: Mutex::new(None),
@@ -333,6 +335,14 @@ impl Discovery {
         *self.shared.listener.write() = listener;
     }
 
+    /// Installs (or removes) the function that receives log messages at `max_level` or more
+    /// severe: the first fetch, failures (once per distinct problem, not per retry), recovery,
+    /// hash mismatches (warnings), and each change applied (debug). It is called on the cache's
+    /// thread, never while a lock is held. Nothing is logged unless asked.
+    pub fn set_logger(&self, logger: Option<(LogLevel, Arc<LogFn>)>) {
+        *self.shared.log.write() = logger;
+    }
+
     /// Ends the background thread, waiting at most `timeout` for a request in flight.
     /// Idempotent. Called from the listener (on the worker thread) it only requests the stop.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
@@ -455,20 +465,48 @@ fn cycle(shared: &Shared) -> bool {
     }
     let now = Instant::now();
     let mut new_version = None;
+    let mut messages: Vec<(LogLevel, String)> = Vec::new();
     match result {
         Ok(next) => {
+            if let Some(previous) = &state.last_error {
+                messages.push((
+                    LogLevel::Info,
+                    format!("the registry answers again (after: {previous})"),
+                ));
+            }
             state.last_success = Some(now);
             state.last_error = None;
             state.backoff_next = FIRST_BACKOFF;
             state.next_fetch = now + shared.config.fetch_interval;
             if let Some(next) = next {
                 state.version += 1;
+                let (level, what) = if state.version == 1 {
+                    (LogLevel::Info, "registry fetched")
+                } else {
+                    (LogLevel::Debug, "registry changed")
+                };
+                messages.push((
+                    level,
+                    format!(
+                        "{what}: {} instances in {} apps (version {})",
+                        next.len(),
+                        next.app_names().len(),
+                        state.version
+                    ),
+                ));
                 *shared.registry.write() = Some((Arc::new(next), state.version));
                 new_version = Some(state.version);
             }
         }
         Err(e) => {
             state.failed_refreshes += 1;
+            if state.last_error.as_ref() != Some(&e) {
+                let kept = match &current {
+                    Some(_) => "; keeping the last good registry",
+                    None => "",
+                };
+                messages.push((LogLevel::Warn, format!("refresh failed: {e}{kept}")));
+            }
             state.last_error = Some(e);
             // Retry sooner than the interval while failing, but never hammer the server.
             let wait = state.backoff_next.min(shared.config.fetch_interval);
@@ -478,6 +516,9 @@ fn cycle(shared: &Shared) -> bool {
     }
     shared.changed.notify_all();
     drop(state);
+    for (level, message) in messages {
+        shared.log(level, &message);
+    }
     if let Some(version) = new_version {
         let listener = shared.listener.read().clone();
         if let Some(listener) = listener {
@@ -506,6 +547,13 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
                 return Ok(next);
             }
             counters.hash_mismatches.fetch_add(1, Ordering::Relaxed);
+            shared.log(
+                LogLevel::Warn,
+                &format!(
+                    "the registry's hash code after a delta is {ours:?}, the server's is \
+                     {server_hash:?}: fetching the whole registry"
+                ),
+            );
         }
         // A failed or inconsistent delta: fall back to the whole registry.
     }
@@ -515,5 +563,17 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
     match current {
         Some(current) if current.same_instances(&next) => Ok(None),
         _ => Ok(Some(next)),
+    }
+}
+
+impl Shared {
+    fn log(&self, level: LogLevel, message: &str) {
+        let logger = self.log.read().clone();
+        if let Some((max_level, log)) = logger {
+            if level <= max_level {
+                // A host callback must not take the worker down with it.
+                let _ = catch_unwind(AssertUnwindSafe(|| log(level, message)));
+            }
+        }
     }
 }

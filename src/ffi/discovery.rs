@@ -6,7 +6,7 @@
 //! shows (shared with the cache, not copied), so its strings stay valid until
 //! `registrar_instance_list_free`, whatever the cache does meanwhile.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
@@ -15,8 +15,9 @@ use std::time::Duration;
 use super::strings::{copy_out, input};
 use super::{
     guard, out_ptr, reference, registrar_config, registrar_free_callback,
-    registrar_instance_status, registrar_status, FfiError,
+    registrar_instance_status, registrar_log_callback, registrar_status, FfiError,
 };
+use crate::agent::LogLevel;
 use crate::discovery::{
     Choice, Discovery, DiscoveryConfig, DiscoveryPhase, Instance, Lookup, Registry,
 };
@@ -484,6 +485,85 @@ pub extern "C" fn registrar_discovery_set_listener(
             .set_listener(Some(Arc::new(move |version: u64| sink.call(version))));
         Ok(())
     })
+}
+
+/// Sends the cache's log messages of `max_level` or more severe (a `registrar_log_level`) to
+/// `callback`, exactly as `registrar_client_set_logger` does for a client: on the discovery
+/// thread, never after `registrar_discovery_stop` returns, `free_user_data` called once after
+/// the last call (NULL `callback` removes the current one). Messages: the first fetch (INFO),
+/// a failing refresh (WARN, once per distinct problem, not per retry) and the recovery (INFO),
+/// a hash mismatch after a delta (WARN), every change applied (DEBUG). Nothing is logged unless
+/// asked. On error nothing is installed and `free_user_data` is not called.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (bad level),
+/// REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_discovery_set_logger(
+    discovery: *const registrar_discovery,
+    callback: registrar_log_callback,
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+    max_level: i32,
+) -> registrar_status {
+    guard("registrar_discovery_set_logger", || {
+        // SAFETY: NULL or a live handle.
+        let handle = unsafe { discovery_ref(discovery) }?;
+        let level = match max_level {
+            0 => LogLevel::Error,
+            1 => LogLevel::Warn,
+            2 => LogLevel::Info,
+            3 => LogLevel::Debug,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "log level {other} is not a registrar_log_level"
+                ))
+                .into())
+            }
+        };
+        let Some(callback) = callback else {
+            handle.discovery.set_logger(None);
+            return Ok(());
+        };
+        let sink = LoggerSink {
+            callback,
+            user_data,
+            free_user_data,
+        };
+        handle.discovery.set_logger(Some((
+            level,
+            Arc::new(move |level: LogLevel, message: &str| sink.call(level, message)),
+        )));
+        Ok(())
+    })
+}
+
+/// A C log callback with its user data; frees the user data when dropped (once, after the
+/// last call).
+struct LoggerSink {
+    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+}
+
+// SAFETY: the documented contract of registrar_discovery_set_logger is that the callback and
+// its user_data may be used from the discovery thread.
+unsafe impl Send for LoggerSink {}
+unsafe impl Sync for LoggerSink {}
+
+impl LoggerSink {
+    fn call(&self, level: LogLevel, message: &str) {
+        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: a valid callback and user_data from the host; the string lives for the call.
+        unsafe { (self.callback)(self.user_data, level as i32, message.as_ptr()) };
+    }
+}
+
+impl Drop for LoggerSink {
+    fn drop(&mut self) {
+        if let Some(free) = self.free_user_data {
+            // SAFETY: called once, as promised to the host.
+            unsafe { free(self.user_data) };
+        }
+    }
 }
 
 /// A C listener with its user data; frees the user data when dropped (once, after the last
