@@ -13,17 +13,25 @@
  *     REGISTRY_URL=http://127.0.0.1:8761/eureka/ ./discover MY_AWSOME_GO_MS
  *
  * Exit status: 0 success, 1 the registry could not be read (the reason on stderr), 2 usage or
- * configuration error.
+ * configuration error. REGISTRY_LOG=1 also shows the library's log messages on stderr.
  *
  * Build: cc -Wall -Wextra -Werror -Iinclude examples/c/discover.c -Ltarget/release -lregistrar
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "registrar.h"
 
 /* How long to wait for the first fetch of the registry. */
 #define READY_TIMEOUT_MS 15000
+
+/* REGISTRY_LOG=1: the library's log messages, on its background thread. */
+static void log_to_stderr(void *user_data, int32_t level, const char *message) {
+    static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    (void)user_data;
+    fprintf(stderr, "registrar %s: %s\n", level >= 0 && level <= 3 ? names[level] : "?", message);
+}
 
 static void print_last_error(const char *what) {
     char message[1024];
@@ -50,6 +58,10 @@ int main(int argc, char **argv) {
         print_last_error("configuration");
         return 2;
     }
+
+    const char *log = getenv("REGISTRY_LOG");
+    if (log != NULL && strcmp(log, "1") == 0)
+        registrar_discovery_set_logger(discovery, log_to_stderr, NULL, NULL, REGISTRAR_LOG_DEBUG);
 
     int exit_code = 0;
     registrar_instance_list *list = NULL;
