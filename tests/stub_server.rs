@@ -20,11 +20,20 @@ fn methods(requests: &[Request]) -> Vec<String> {
 #[test]
 fn a_500_is_reported_with_the_servers_reason_and_retried_with_backoff() {
     let stub = Stub::start(|_| Reply::Status(500, "registry exploded"));
-    let client = Client::new(&stub.url(), "five-hundred", &[("heartbeat_interval", "5"), ("lease_duration", "15")]).unwrap();
+    let client = Client::new(
+        &stub.url(),
+        "five-hundred",
+        &[("heartbeat_interval", "5"), ("lease_duration", "15")],
+    )
+    .unwrap();
     client.start().unwrap();
     let failure = client.wait_registered(1000).unwrap_err();
     assert_eq!(failure.status, REGISTRAR_ERR_TIMEOUT);
-    assert!(failure.message.contains("HTTP 500") && failure.message.contains("registry exploded"), "{}", failure.message);
+    assert!(
+        failure.message.contains("HTTP 500") && failure.message.contains("registry exploded"),
+        "{}",
+        failure.message
+    );
     assert_eq!(client.info().last_error, REGISTRAR_ERR_REJECTED);
     // Backoff 100, 200, 400, 800 ms...: a second of failures is a handful of requests, not a flood.
     let sent = stub.requests().len();
@@ -38,7 +47,11 @@ fn garbage_error_bodies_are_quoted_not_parsed() {
     let client = Client::new(&stub.url(), "garbage", &[]).unwrap();
     client.start().unwrap();
     let failure = client.wait_registered(500).unwrap_err();
-    assert!(failure.message.contains("HTTP 400") && failure.message.contains("not json"), "{}", failure.message);
+    assert!(
+        failure.message.contains("HTTP 400") && failure.message.contains("not json"),
+        "{}",
+        failure.message
+    );
     client.stop(500).unwrap();
 }
 
@@ -47,16 +60,28 @@ fn stop_is_bounded_when_the_server_hangs_and_nothing_is_sent_afterwards() {
     let stub = Stub::start(|_| Reply::Hang(Duration::from_secs(10)));
     let client = Client::new(&stub.url(), "hang", &[("timeout", "1")]).unwrap();
     client.start().unwrap();
-    assert!(eventually(Duration::from_secs(2), || (!stub.requests().is_empty()).then_some(())).is_some());
+    assert!(
+        eventually(Duration::from_secs(2), || (!stub.requests().is_empty())
+            .then_some(()))
+        .is_some()
+    );
     let started = Instant::now();
     let result = client.stop(300);
     let took = started.elapsed();
     assert_eq!(result.unwrap_err().status, REGISTRAR_ERR_TIMEOUT);
-    assert!(took < Duration::from_millis(1000), "stop returned after {took:?}");
+    assert!(
+        took < Duration::from_millis(1000),
+        "stop returned after {took:?}"
+    );
     let sent = stub.requests().len();
     // The hanging request times out after 1 s; the worker must then send nothing more.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(stub.requests().len(), sent, "{:?}", methods(&stub.requests()));
+    assert_eq!(
+        stub.requests().len(),
+        sent,
+        "{:?}",
+        methods(&stub.requests())
+    );
     assert_eq!(client.info().state, REGISTRAR_STATE_STOPPED);
     // Free after a timed-out stop does not wait again.
     let started = Instant::now();
@@ -67,16 +92,28 @@ fn stop_is_bounded_when_the_server_hangs_and_nothing_is_sent_afterwards() {
 #[test]
 fn stop_sends_down_then_delete_and_then_nothing() {
     let stub = Stub::start(healthy);
-    let client = Client::new(&stub.url(), "orderly", &[("heartbeat_interval", "0.05"), ("lease_duration", "1")]).unwrap();
+    let client = Client::new(
+        &stub.url(),
+        "orderly",
+        &[("heartbeat_interval", "0.05"), ("lease_duration", "1")],
+    )
+    .unwrap();
     client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
     client.start().unwrap();
     client.wait_registered(2000).unwrap();
-    assert!(eventually(Duration::from_secs(2), || (client.info().heartbeats >= 5).then_some(())).is_some());
+    assert!(
+        eventually(Duration::from_secs(2), || (client.info().heartbeats >= 5)
+            .then_some(()))
+        .is_some()
+    );
     client.stop(0).unwrap();
     let requests = stub.requests();
     let n = requests.len();
     assert_eq!(requests[n - 1].method, "DELETE");
-    assert_eq!(requests[n - 1].path, "/eureka/apps/ORDERLY/127.0.0.1:orderly:8080");
+    assert_eq!(
+        requests[n - 1].path,
+        "/eureka/apps/ORDERLY/127.0.0.1:orderly:8080"
+    );
     assert_eq!(requests[n - 2].method, "POST");
     let body: serde_json::Value = serde_json::from_slice(&requests[n - 2].body).unwrap();
     assert_eq!(body["instance"]["status"], "DOWN");
@@ -85,11 +122,24 @@ fn stop_sends_down_then_delete_and_then_nothing() {
 
     // Protocol details: JSON both ways, heartbeats on one kept-alive connection.
     let first = &requests[0];
-    assert!(first.headers.iter().any(|(k, v)| k == "accept" && v == "application/json"));
-    assert!(first.headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"));
+    assert!(first
+        .headers
+        .iter()
+        .any(|(k, v)| k == "accept" && v == "application/json"));
+    assert!(first
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "application/json"));
     let heartbeats: Vec<&Request> = requests.iter().filter(|r| r.method == "PUT").collect();
-    assert!(heartbeats[0].path.starts_with("/eureka/apps/ORDERLY/127.0.0.1:orderly:8080?status=UP&lastDirtyTimestamp="));
-    assert!(heartbeats.iter().all(|r| r.connection == heartbeats[0].connection), "one reused connection");
+    assert!(heartbeats[0]
+        .path
+        .starts_with("/eureka/apps/ORDERLY/127.0.0.1:orderly:8080?status=UP&lastDirtyTimestamp="));
+    assert!(
+        heartbeats
+            .iter()
+            .all(|r| r.connection == heartbeats[0].connection),
+        "one reused connection"
+    );
 }
 
 #[test]
@@ -103,12 +153,33 @@ fn a_404_heartbeat_registers_again_at_once() {
             healthy(r)
         }
     });
-    let client = Client::new(&stub.url(), "evicted", &[("heartbeat_interval", "0.1"), ("lease_duration", "1")]).unwrap();
+    let client = Client::new(
+        &stub.url(),
+        "evicted",
+        &[("heartbeat_interval", "0.1"), ("lease_duration", "1")],
+    )
+    .unwrap();
     client.start().unwrap();
-    assert!(eventually(Duration::from_secs(3), || (client.info().registrations >= 2).then_some(())).is_some());
+    assert!(
+        eventually(Duration::from_secs(3), || (client.info().registrations
+            >= 2)
+            .then_some(()))
+        .is_some()
+    );
     let requests = stub.requests();
-    let second_put = requests.iter().enumerate().filter(|(_, r)| r.method == "PUT").nth(1).unwrap().0;
-    assert_eq!(requests[second_put + 1].method, "POST", "{:?}", methods(&requests));
+    let second_put = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "PUT")
+        .nth(1)
+        .unwrap()
+        .0;
+    assert_eq!(
+        requests[second_put + 1].method,
+        "POST",
+        "{:?}",
+        methods(&requests)
+    );
     // Without waiting for the next interval.
     assert!(requests[second_put + 1].at - requests[second_put].at < Duration::from_millis(90));
     client.stop(0).unwrap();
@@ -117,11 +188,19 @@ fn a_404_heartbeat_registers_again_at_once() {
 #[test]
 fn credentials_are_sent_preemptively() {
     let stub = Stub::start(healthy);
-    let client = Client::new(&stub.url(), "preemptive", &[("user", "alice"), ("password", "pw:with:colons")]).unwrap();
+    let client = Client::new(
+        &stub.url(),
+        "preemptive",
+        &[("user", "alice"), ("password", "pw:with:colons")],
+    )
+    .unwrap();
     client.start().unwrap();
     client.wait_registered(2000).unwrap();
     let expected = "Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM="; // alice:pw:with:colons
-    assert!(stub.requests()[0].headers.iter().any(|(k, v)| k == "authorization" && v == expected));
+    assert!(stub.requests()[0]
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == expected));
     client.stop(0).unwrap();
 }
 
