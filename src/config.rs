@@ -794,7 +794,8 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(1500));
         let c = config(&[MIN[0], MIN[1], ("fetch_interval", "0.5")]).unwrap();
         assert_eq!(c.fetch_interval, Duration::from_millis(500));
-        assert!(err(&[MIN[0], MIN[1], ("fetch_interval", "soon")]).contains("REGISTRY_FETCH_INTERVAL 'soon'"));
+        assert!(err(&[MIN[0], MIN[1], ("fetch_interval", "soon")])
+            .contains("REGISTRY_FETCH_INTERVAL 'soon'"));
     }
 
     #[test]
