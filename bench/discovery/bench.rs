@@ -5,6 +5,7 @@
 //!
 //!     bench/discovery/run.sh
 //!     # or: cargo test --release --test discovery_bench -- --ignored --nocapture
+//!     # DISCOVERY_BENCH_VERBOSE=1 also prints every parse+index run
 //!
 //! 1. Generates a registry of 10,000 instances in 500 apps, in the exact JSON shape of the
 //!    real server's `GET apps` (and its XML twin for py-eureka-client, which reads XML).
@@ -295,7 +296,7 @@ pub fn run() {
 
     // --- Parse + index (registrar) ------------------------------------------------------------
     let bytes = json.as_bytes();
-    for _ in 0..2 {
+    for _ in 0..5 {
         black_box(Registry::parse(bytes).unwrap());
     }
     let mut times = Vec::new();
@@ -305,6 +306,10 @@ pub fn run() {
         times.push(start.elapsed());
         assert_eq!(registry.len(), n);
         drop(registry);
+    }
+    if std::env::var_os("DISCOVERY_BENCH_VERBOSE").is_some() {
+        let all: Vec<String> = times.iter().map(|t| format!("{:.1}", ms(*t))).collect();
+        println!("registrar parse+index runs (ms): {}", all.join(" "));
     }
     let (full_min, full_median) = min_median(times);
     let (mut parse_times, mut index_times) = (Vec::new(), Vec::new());
