@@ -1071,3 +1071,82 @@ fn c_api_logger_reports_each_problem_once() {
     registrar_discovery_free(d);
     assert_eq!(LOGS_FREED.load(Ordering::SeqCst), freed + 1);
 }
+
+/// The handle pointer, sent to other threads (the C API allows calls from any thread at once).
+#[derive(Clone, Copy)]
+struct Handle(*mut registrar_discovery);
+unsafe impl Send for Handle {}
+
+#[test]
+fn c_api_queries_from_many_threads_while_the_cache_changes() {
+    use registrar_status::*;
+    let version = |n: usize| {
+        let instances = (0..n)
+            .map(|i| instance("APP", &format!("a{i}"), "UP", "ADDED"))
+            .collect();
+        registry(&format!("UP_{n}_"), &[("APP", instances)])
+    };
+    let stub = Stub::start(&version(3));
+    let config = c_config(&stub.url, &[]);
+    let mut d: *mut registrar_discovery = ptr::null_mut();
+    assert_eq!(registrar_discovery_new(config, &mut d), REGISTRAR_OK);
+    registrar_config_free(config);
+    assert_eq!(registrar_discovery_start(d), REGISTRAR_OK);
+    assert_eq!(registrar_discovery_wait_ready(d, 10_000), REGISTRAR_OK);
+
+    let handle = Handle(d);
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let h = handle;
+                let app = CString::new("app").unwrap();
+                let mut url = [0u8; 128];
+                for _ in 0..20_000 {
+                    let mut list = ptr::null_mut();
+                    assert_eq!(
+                        registrar_discovery_choose(
+                            h.0,
+                            REGISTRAR_LOOKUP_APP,
+                            app.as_ptr(),
+                            0,
+                            &mut list
+                        ),
+                        REGISTRAR_OK
+                    );
+                    let chosen = unsafe { &*registrar_instance_list_get(list, 0) };
+                    let id = unsafe { CStr::from_ptr(chosen.instance_id) }
+                        .to_str()
+                        .unwrap();
+                    assert!(id.starts_with('a'));
+                    registrar_instance_list_free(list);
+                    let mut len = 0;
+                    assert_eq!(
+                        registrar_discovery_choose_url(
+                            h.0,
+                            REGISTRAR_LOOKUP_APP,
+                            app.as_ptr(),
+                            1,
+                            0,
+                            url.as_mut_ptr().cast(),
+                            url.len(),
+                            &mut len
+                        ),
+                        REGISTRAR_OK
+                    );
+                }
+            })
+        })
+        .collect();
+    // Meanwhile the registry changes under them: full fetches of 3 to 8 instances.
+    for n in 3..9 {
+        stub.set_full(Answer::Json(version(n)));
+        assert_eq!(registrar_discovery_refresh(d, 10_000), REGISTRAR_OK);
+    }
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    let mut info: registrar_discovery_info = unsafe { std::mem::zeroed() };
+    assert_eq!(registrar_discovery_get_info(d, &mut info), REGISTRAR_OK);
+    assert_eq!((info.version, info.instances), (6, 8));
+    registrar_discovery_free(d);
+}
