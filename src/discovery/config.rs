@@ -74,6 +74,16 @@ mod tests {
         assert_eq!(c.service_urls[0].credentials.as_ref().unwrap().user, "u");
         assert_eq!(c.timeout, Duration::from_secs(5));
         assert_eq!(c.fetch_interval, Duration::from_secs(30));
+        let mut s = Settings::new();
+        s.set("url", "http://h/eureka/").unwrap();
+        s.set("fetch_interval", "0.5").unwrap();
+        s.set("timeout", "2").unwrap();
+        let c = DiscoveryConfig::from_settings(&s).unwrap();
+        assert_eq!(c.fetch_interval, Duration::from_millis(500));
+        assert_eq!(c.timeout, Duration::from_secs(2));
+        s.set("fetch_interval", "0").unwrap();
+        let e = DiscoveryConfig::from_settings(&s).unwrap_err();
+        assert!(e.to_string().contains("REGISTRY_FETCH_INTERVAL '0'"), "{e}");
     }
 
     #[test]
