@@ -112,8 +112,7 @@ build test_live-static tests/c/test_live.c "${STATIC[@]}"
 build test_live-asan tests/c/test_live.c "${SANITIZE[@]}" "${STATIC[@]}"
 build register examples/c/register.c "${SHARED[@]}"
 build register-static examples/c/register.c "${STATIC[@]}"
-# Every C example compiles warning-free against both libraries (discover is exercised by the
-# discovery tests; here it is only built).
+# Every C example compiles warning-free against both libraries (discover also runs below).
 for example in examples/c/*.c; do
   name=$(basename "$example" .c)
   [ "$name" = register ] && continue
@@ -273,6 +272,22 @@ if [ -n "$auth_url" ]; then
     wrong-pw-secret REGISTRY_URL="$auth_url" REGISTRY_USER=registrar REGISTRY_PASSWORD=wrong-pw-secret
   check example-auth example_lifecycle "$out/register" TERM "$auth_url" "registrar:$password"
 fi
+
+# discover: the UP instances of an app, one per line as "INSTANCE_ID host:port STATUS".
+example_discover() {
+  local app="C-DISCOVER-$$" id="c-discover-$$"
+  run_example "$out/register" discover-reg REGISTRY_URL="$url" REGISTRY_APP_NAME="$app" \
+    REGISTRY_INSTANCE_ID="$id" REGISTRY_HOSTNAME=127.0.0.1 REGISTRY_PORT=8123
+  local reg=$ex_pid
+  wait_for "$out/discover-reg.out" '^registered ' 15 || { cat "$out/discover-reg.err"; return 1; }
+  local rc=0
+  env REGISTRY_URL="$url" timeout 30 "$out/example-discover" "$app" >"$out/discover.out" \
+    2>"$out/discover.err" || rc=$?
+  kill -TERM "$reg"; wait_exit "$reg" 10 >/dev/null || true
+  echo "exit status $rc; stdout: $(cat "$out/discover.out")"
+  [ "$rc" = 0 ] && [ "$(cat "$out/discover.out")" = "$id 127.0.0.1:8123 UP" ]
+}
+check example-discover example_discover
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]} (logs in $out)"
