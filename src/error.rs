@@ -24,6 +24,8 @@ pub enum Error {
     ShutDown,
     /// The handle was created in another process (we are a fork() child).
     Forked,
+    /// A bug inside registrar, caught (a panic on a background thread).
+    Internal(String),
 }
 
 impl fmt::Display for Error {
@@ -39,6 +41,7 @@ impl fmt::Display for Error {
                 write!(f, "registry answered HTTP {status}: {message}")
             }
             Error::ShutDown => write!(f, "the client has been stopped"),
+            Error::Internal(m) => write!(f, "internal error (please report): {m}"),
             Error::Forked => write!(
                 f,
                 "the client was created in another process (fork); create a new one in this process"

@@ -416,8 +416,8 @@ fn run_worker(shared: &Shared) {
             Ok(false) => break,
             Err(panic) => {
                 let mut state = shared.state.lock();
-                state.last_error = Some(Error::InvalidArgument(format!(
-                    "internal error in the discovery thread: {}",
+                state.last_error = Some(Error::Internal(format!(
+                    "in the discovery thread: {}",
                     panic_message(&panic)
                 )));
                 state.failed_refreshes += 1;

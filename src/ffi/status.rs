@@ -89,6 +89,7 @@ impl From<&Error> for registrar_status {
             Error::Rejected { .. } => REGISTRAR_ERR_REJECTED,
             Error::ShutDown => REGISTRAR_ERR_SHUT_DOWN,
             Error::Forked => REGISTRAR_ERR_FORKED,
+            Error::Internal(_) => REGISTRAR_ERR_PANIC,
         }
     }
 }
@@ -123,6 +124,7 @@ mod tests {
             },
             Error::ShutDown,
             Error::Forked,
+            Error::Internal(String::new()),
         ];
         let mut codes: Vec<i32> = errors
             .iter()
