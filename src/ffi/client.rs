@@ -461,18 +461,6 @@ pub extern "C" fn registrar_client_stop(
 /// and must not be called from its log callback.
 #[no_mangle]
 pub extern "C" fn registrar_client_free(client: *mut registrar_client) {
-    if client.is_null() {
-        return;
-    }
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: client came from Box::into_raw in registrar_client_new and is freed once.
-        let client = unsafe { Box::from_raw(client) };
-        if client.pid != std::process::id() {
-            // The parent's thread and connections do not exist here: joining or dropping them
-            // would hang. Leak the memory instead.
-            std::mem::forget(client);
-        } else {
-            drop(client);
-        }
-    }));
+    // SAFETY: NULL or from Box::into_raw in registrar_client_new, freed once (caller contract).
+    unsafe { super::free_handle(client, |c| c.pid) };
 }

@@ -880,20 +880,8 @@ pub extern "C" fn registrar_discovery_stop(
 /// called from its listener.
 #[no_mangle]
 pub extern "C" fn registrar_discovery_free(discovery: *mut registrar_discovery) {
-    if discovery.is_null() {
-        return;
-    }
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: came from Box::into_raw in registrar_discovery_new and is freed once.
-        let handle = unsafe { Box::from_raw(discovery) };
-        if handle.pid != std::process::id() {
-            // The parent's thread and connections do not exist here: joining or dropping them
-            // would hang. Leak the memory instead.
-            std::mem::forget(handle);
-        } else {
-            drop(handle);
-        }
-    }));
+    // SAFETY: NULL or from Box::into_raw in registrar_discovery_new, freed once (caller contract).
+    unsafe { super::free_handle(discovery, |d| d.pid) };
 }
 
 /// The number of instances in a list (0 for NULL).

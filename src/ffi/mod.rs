@@ -75,6 +75,25 @@ pub(crate) fn guard(
     status
 }
 
+/// Frees a handle made with `Box::into_raw`, as every `registrar_*_free` does: NULL is a no-op,
+/// panics stay inside, and in a fork() child (`created_by` is another process) the memory is
+/// leaked instead, because the parent's threads and connections do not exist here and joining
+/// or dropping them would hang.
+///
+/// # Safety
+/// `ptr` must be NULL or come from `Box::into_raw` and not have been freed.
+pub(crate) unsafe fn free_handle<T>(ptr: *mut T, created_by: impl Fn(&T) -> u32) {
+    if ptr.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let handle = Box::from_raw(ptr);
+        if created_by(&handle) != std::process::id() {
+            std::mem::forget(handle);
+        }
+    }));
+}
+
 /// Borrows a handle argument, checking NULL.
 ///
 /// # Safety
