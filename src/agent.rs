@@ -402,8 +402,9 @@ fn run_worker(shared: &Shared) {
             Ok(false) => break,
             Err(panic) => {
                 let message = panic_message(&panic);
-                shared.state.lock().last_error =
-                    Some(Error::Internal(format!("in the background thread: {message}")));
+                shared.state.lock().last_error = Some(Error::Internal(format!(
+                    "in the background thread: {message}"
+                )));
                 shared.log(
                     LogLevel::Error,
                     &format!("internal error in the background thread: {message}"),
