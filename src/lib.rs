@@ -8,7 +8,7 @@
 //! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
 //! - [`agent`]: the lifecycle state machine and its background thread
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
-//! - [`ffi`]: the C boundary (`registrar_*` functions; the only code allowed to be unsafe)
+//! - [`ffi`]: the C boundary (`registrar_*` functions, raw pointers; nothing else may use them)
 //!
 //! The C header `include/registrar.h` is generated from [`ffi`] by `build.rs`.
 
