@@ -126,10 +126,124 @@ static rg_string rg_get_string(const registrar_client *c, int which, const char 
 	r.msg = NULL;
 	return r;
 }
+
+// ---- discovery ----
+
+static rg_result rg_discovery_new(const registrar_config *cfg, registrar_discovery **out) {
+	return rg_done(registrar_discovery_new(cfg, out));
+}
+
+static rg_result rg_discovery_start(const registrar_discovery *d) {
+	return rg_done(registrar_discovery_start(d));
+}
+
+static rg_result rg_discovery_wait_ready(const registrar_discovery *d, uint32_t timeout_ms) {
+	return rg_done(registrar_discovery_wait_ready(d, timeout_ms));
+}
+
+static rg_result rg_discovery_refresh(const registrar_discovery *d, uint32_t timeout_ms) {
+	return rg_done(registrar_discovery_refresh(d, timeout_ms));
+}
+
+static rg_result rg_discovery_wait_change(const registrar_discovery *d, uint64_t since,
+                                          uint32_t timeout_ms, uint64_t *out) {
+	return rg_done(registrar_discovery_wait_change(d, since, timeout_ms, out));
+}
+
+static rg_result rg_discovery_get_info(const registrar_discovery *d, registrar_discovery_info *out) {
+	return rg_done(registrar_discovery_get_info(d, out));
+}
+
+static rg_result rg_discovery_instances(const registrar_discovery *d, int32_t lookup,
+                                        const char *name, uint32_t flags,
+                                        registrar_instance_list **out) {
+	return rg_done(registrar_discovery_instances(d, lookup, name, flags, out));
+}
+
+static rg_result rg_discovery_all(const registrar_discovery *d, uint32_t flags,
+                                  registrar_instance_list **out) {
+	return rg_done(registrar_discovery_all(d, flags, out));
+}
+
+static rg_result rg_discovery_instance(const registrar_discovery *d, const char *id,
+                                       registrar_instance_list **out) {
+	return rg_done(registrar_discovery_instance(d, id, out));
+}
+
+static rg_result rg_discovery_choose(const registrar_discovery *d, int32_t lookup,
+                                     const char *name, int32_t choice,
+                                     registrar_instance_list **out) {
+	return rg_done(registrar_discovery_choose(d, lookup, name, choice, out));
+}
+
+static rg_result rg_discovery_stop(const registrar_discovery *d, uint32_t timeout_ms) {
+	return rg_done(registrar_discovery_stop(d, timeout_ms));
+}
+
+// The last refresh's failure message, grown until it fits (like rg_get_string).
+static rg_string rg_discovery_last_error(const registrar_discovery *d) {
+	rg_string r = { 0, NULL, NULL, 0 };
+	size_t cap = 128;
+	for (int attempt = 0; attempt < 16; attempt++) {
+		char *buf = malloc(cap);
+		if (buf == NULL) break;
+		size_t need = 0;
+		registrar_status st = registrar_discovery_last_error(d, buf, cap, &need);
+		if (st != REGISTRAR_OK) {
+			free(buf);
+			r.status = (int32_t)st;
+			r.msg = rg_take_error();
+			return r;
+		}
+		if (need < cap) {
+			r.value = buf;
+			r.len = need;
+			return r;
+		}
+		free(buf);
+		cap = need + 1;
+	}
+	r.status = REGISTRAR_ERR_PANIC;
+	return r;
+}
+
+// Chooses an UP instance and copies its base URL. 512 bytes fits real host names; if the URL
+// was truncated the call is repeated with a big enough buffer (that chooses again, as the
+// header says).
+static rg_string rg_discovery_choose_url(const registrar_discovery *d, int32_t lookup,
+                                         const char *name, int32_t choice, uint32_t flags) {
+	rg_string r = { 0, NULL, NULL, 0 };
+	size_t cap = 512;
+	for (int attempt = 0; attempt < 16; attempt++) {
+		char *buf = malloc(cap);
+		if (buf == NULL) break;
+		size_t need = 0;
+		registrar_status st = registrar_discovery_choose_url(d, lookup, name, choice, flags,
+		                                                     buf, cap, &need);
+		if (st != REGISTRAR_OK) {
+			free(buf);
+			r.status = (int32_t)st;
+			r.msg = rg_take_error();
+			return r;
+		}
+		if (need < cap) {
+			r.value = buf;
+			r.len = need;
+			return r;
+		}
+		free(buf);
+		cap = need + 1;
+	}
+	r.status = REGISTRAR_ERR_PANIC;
+	return r;
+}
 */
 import "C"
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // abiVersion is the REGISTRAR_ABI_VERSION this package is written for.
 const abiVersion = 1
@@ -254,3 +368,178 @@ func (c cClient) stop(timeoutMs uint32) error {
 }
 
 func (c cClient) free() { C.registrar_client_free(c.p) }
+
+// ---- discovery ----
+
+// cDiscovery is the raw discovery handle. Its methods do no locking: Discovery's
+// discoveryHandle does that.
+type cDiscovery struct{ p *C.registrar_discovery }
+
+func newCDiscovery(cfg cConfig) (cDiscovery, error) {
+	var p *C.registrar_discovery
+	if err := errResult(C.rg_discovery_new(cfg.p, &p)); err != nil {
+		return cDiscovery{}, err
+	}
+	return cDiscovery{p}, nil
+}
+
+func (d cDiscovery) start() error { return errResult(C.rg_discovery_start(d.p)) }
+
+func (d cDiscovery) waitReady(timeoutMs uint32) error {
+	return errResult(C.rg_discovery_wait_ready(d.p, C.uint32_t(timeoutMs)))
+}
+
+func (d cDiscovery) refresh(timeoutMs uint32) error {
+	return errResult(C.rg_discovery_refresh(d.p, C.uint32_t(timeoutMs)))
+}
+
+func (d cDiscovery) waitChange(since uint64, timeoutMs uint32) (uint64, error) {
+	var v C.uint64_t
+	err := errResult(C.rg_discovery_wait_change(d.p, C.uint64_t(since), C.uint32_t(timeoutMs), &v))
+	return uint64(v), err
+}
+
+func (d cDiscovery) info() (DiscoveryInfo, error) {
+	var raw C.registrar_discovery_info
+	if err := errResult(C.rg_discovery_get_info(d.p, &raw)); err != nil {
+		return DiscoveryInfo{}, err
+	}
+	return DiscoveryInfo{
+		State:           DiscoveryState(raw.state),
+		Ready:           raw.ready != 0,
+		Version:         uint64(raw.version),
+		Apps:            uint64(raw.apps),
+		Instances:       uint64(raw.instances),
+		Age:             time.Duration(int64(raw.age_ms)) * time.Millisecond,
+		LastError:       Code(raw.last_error),
+		FullFetches:     uint64(raw.full_fetches),
+		DeltaFetches:    uint64(raw.delta_fetches),
+		HashMismatches:  uint64(raw.hash_mismatches),
+		FailedRefreshes: uint64(raw.failed_refreshes),
+	}, nil
+}
+
+func (d cDiscovery) lastErrorMessage() (string, error) {
+	return stringResult(C.rg_discovery_last_error(d.p))
+}
+
+// lookup kinds and flags of the C API.
+const (
+	lookupApp       = int32(C.REGISTRAR_LOOKUP_APP)
+	lookupVIP       = int32(C.REGISTRAR_LOOKUP_VIP)
+	lookupSecureVIP = int32(C.REGISTRAR_LOOKUP_SECURE_VIP)
+)
+
+func queryFlags(all bool) C.uint32_t {
+	if all {
+		return C.REGISTRAR_QUERY_ALL_STATUSES
+	}
+	return 0
+}
+
+func (d cDiscovery) instances(lookup int32, name string, all bool) ([]Instance, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var list *C.registrar_instance_list
+	if err := errResult(C.rg_discovery_instances(d.p, C.int32_t(lookup), cn, queryFlags(all), &list)); err != nil {
+		return nil, err
+	}
+	return takeList(list), nil
+}
+
+func (d cDiscovery) all(all bool) ([]Instance, error) {
+	var list *C.registrar_instance_list
+	if err := errResult(C.rg_discovery_all(d.p, queryFlags(all), &list)); err != nil {
+		return nil, err
+	}
+	return takeList(list), nil
+}
+
+func (d cDiscovery) instance(id string) ([]Instance, error) {
+	cid := C.CString(id)
+	defer C.free(unsafe.Pointer(cid))
+	var list *C.registrar_instance_list
+	if err := errResult(C.rg_discovery_instance(d.p, cid, &list)); err != nil {
+		return nil, err
+	}
+	return takeList(list), nil
+}
+
+func (d cDiscovery) choose(lookup int32, name string) ([]Instance, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var list *C.registrar_instance_list
+	err := errResult(C.rg_discovery_choose(d.p, C.int32_t(lookup), cn, C.REGISTRAR_CHOICE_ROUND_ROBIN, &list))
+	if err != nil {
+		return nil, err
+	}
+	return takeList(list), nil
+}
+
+func (d cDiscovery) chooseURL(lookup int32, name string, secure bool) (string, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var flags C.uint32_t
+	if secure {
+		flags = C.REGISTRAR_URL_SECURE
+	}
+	return stringResult(C.rg_discovery_choose_url(d.p, C.int32_t(lookup), cn, C.REGISTRAR_CHOICE_ROUND_ROBIN, flags))
+}
+
+func (d cDiscovery) stop(timeoutMs uint32) error {
+	return errResult(C.rg_discovery_stop(d.p, C.uint32_t(timeoutMs)))
+}
+
+func (d cDiscovery) free() { C.registrar_discovery_free(d.p) }
+
+// takeList copies every instance of a C list into Go values and frees the list.
+func takeList(list *C.registrar_instance_list) []Instance {
+	defer C.registrar_instance_list_free(list)
+	n := int(C.registrar_instance_list_len(list))
+	out := make([]Instance, 0, n)
+	for i := 0; i < n; i++ {
+		raw := C.registrar_instance_list_get(list, C.size_t(i))
+		if raw == nil {
+			break
+		}
+		out = append(out, copyInstance(raw))
+	}
+	return out
+}
+
+func copyInstance(raw *C.registrar_instance) Instance {
+	inst := Instance{
+		ID:                C.GoString(raw.instance_id),
+		App:               C.GoString(raw.app),
+		HostName:          C.GoString(raw.host_name),
+		IPAddr:            C.GoString(raw.ip_addr),
+		Port:              int(raw.port),
+		PortEnabled:       raw.port_enabled != 0,
+		SecurePort:        int(raw.secure_port),
+		SecurePortEnabled: raw.secure_port_enabled != 0,
+		Status:            Status(raw.status),
+		OverriddenStatus:  Status(raw.overridden_status),
+		VIPAddress:        C.GoString(raw.vip_address),
+		SecureVIPAddress:  C.GoString(raw.secure_vip_address),
+		HomePageURL:       C.GoString(raw.home_page_url),
+		StatusPageURL:     C.GoString(raw.status_page_url),
+		HealthCheckURL:    C.GoString(raw.health_check_url),
+		LastUpdated:       epochMillis(uint64(raw.last_updated_timestamp)),
+		LastDirty:         epochMillis(uint64(raw.last_dirty_timestamp)),
+	}
+	if n := int(raw.metadata_len); n > 0 && raw.metadata != nil {
+		entries := unsafe.Slice(raw.metadata, n)
+		inst.Metadata = make(map[string]string, n)
+		for _, e := range entries {
+			inst.Metadata[C.GoString(e.key)] = C.GoString(e.value)
+		}
+	}
+	return inst
+}
+
+func epochMillis(ms uint64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ms))
+}

@@ -31,6 +31,7 @@ var SettingNames = []string{
 	"REGISTRY_HEARTBEAT_INTERVAL",
 	"REGISTRY_LEASE_DURATION",
 	"REGISTRY_TIMEOUT",
+	"REGISTRY_FETCH_INTERVAL",
 }
 
 // Config holds the settings of a client. The zero value means "all defaults"; AppName is
@@ -72,6 +73,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	LeaseDuration     time.Duration
 	Timeout           time.Duration
+	// FetchInterval is how often a Discovery fetches the registry's changes (default: the
+	// library's, 30 s). A Client ignores it.
+	FetchInterval time.Duration
 
 	// Status is the status of the first registration; zero (StatusUnknown) means the
 	// library's default, STARTING. Set StatusUp to register as ready at once.
@@ -159,6 +163,7 @@ func (c Config) pairs() []pair {
 	secs("REGISTRY_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
 	secs("REGISTRY_LEASE_DURATION", c.LeaseDuration)
 	secs("REGISTRY_TIMEOUT", c.Timeout)
+	secs("REGISTRY_FETCH_INTERVAL", c.FetchInterval)
 	return out
 }
 

@@ -32,7 +32,7 @@ func exampleBinary(t *testing.T, name string) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", buildDir+string(os.PathSeparator), "./register", "./httpservice")
+		cmd := exec.Command("go", "build", "-o", buildDir+string(os.PathSeparator), "./register", "./httpservice", "./discover")
 		cmd.Dir = filepath.Join(repoRoot(t), "examples", "go")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -315,4 +315,51 @@ func TestExampleHTTPService(t *testing.T) {
 	if _, found := lookup(t, url, app, id, false); found {
 		t.Error("still registered after SIGTERM")
 	}
+}
+
+func TestExampleDiscover(t *testing.T) {
+	url := plainURL(t)
+	app := uniqueApp(t)
+	clients := registerInstances(t, url, app, StatusUp, StatusDown, StatusUp)
+	bin := exampleBinary(t, "discover")
+
+	p := startProcess(t, bin, exampleEnv("REGISTRY_URL="+url), strings.ToLower(app))
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr)
+	}
+	want := []string{
+		clients[0].InstanceID() + " 127.0.0.1:18091 UP",
+		clients[2].InstanceID() + " 127.0.0.1:18093 UP",
+	}
+	if got := p.remaining(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+
+	t.Run("bad usage", func(t *testing.T) {
+		for _, args := range [][]string{nil, {"A", "B"}, {"-wait", "soon", "A"}} {
+			p := startProcess(t, bin, exampleEnv("REGISTRY_URL="+url), args...)
+			if code := p.wait(10 * time.Second); code != 2 {
+				t.Errorf("args %q: exit code %d, want 2", args, code)
+			}
+			if !strings.Contains(p.stderr.String(), "usage") {
+				t.Errorf("args %q: stderr %q", args, p.stderr)
+			}
+			if out := p.remaining(); len(out) != 0 {
+				t.Errorf("args %q: stdout %q", args, out)
+			}
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		p := startProcess(t, bin, exampleEnv("REGISTRY_URL="+closedPortURL(t), "REGISTRY_TIMEOUT=0.5"),
+			"-wait", "1s", app)
+		if code := p.wait(10 * time.Second); code != 1 {
+			t.Errorf("exit code %d, want 1", code)
+		}
+		if stderr := p.stderr.String(); !strings.Contains(stderr, "cannot fetch the registry") {
+			t.Errorf("stderr %q", stderr)
+		}
+		if out := p.remaining(); len(out) != 0 {
+			t.Errorf("stdout %q", out)
+		}
+	})
 }
