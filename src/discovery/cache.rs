@@ -457,8 +457,8 @@ fn cycle(shared: &Shared) -> bool {
     let result = refresh(shared, current.as_deref(), full);
 
     let mut state = shared.state.lock();
-    state.refresh_served = state.refresh_served.max(ticket);
     if state.phase == DiscoveryPhase::Stopped {
+        state.refresh_served = state.refresh_served.max(ticket);
         // Stop has been asked for: publish nothing, call nobody.
         shared.changed.notify_all();
         return false;
@@ -526,6 +526,11 @@ fn cycle(shared: &Shared) -> bool {
             let _ = catch_unwind(AssertUnwindSafe(|| listener(version)));
         }
     }
+    // A refresh counts as served only now, so whoever waited for it (registrar_discovery_refresh)
+    // returns after its log lines and listener call, not racing them.
+    let mut state = shared.state.lock();
+    state.refresh_served = state.refresh_served.max(ticket);
+    shared.changed.notify_all();
     true
 }
 

@@ -1,12 +1,11 @@
 //! `registrar_client`: one registered instance and its background thread.
 
-use std::ffi::{c_char, c_void, CString};
-use std::sync::Arc;
+use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use super::strings::{copy_out, input, optional_input};
 use super::{guard, out_ptr, reference, registrar_config, registrar_status, FfiError};
-use crate::agent::{Agent, LogLevel, Phase};
+use crate::agent::{Agent, Phase};
 use crate::config::Config;
 use crate::error::Error;
 use crate::instance::InstanceStatus;
@@ -153,63 +152,14 @@ pub extern "C" fn registrar_client_set_logger(
     guard("registrar_client_set_logger", || {
         // SAFETY: NULL or a live client.
         let client = unsafe { client_ref(client) }?;
-        let level = match max_level {
-            0 => LogLevel::Error,
-            1 => LogLevel::Warn,
-            2 => LogLevel::Info,
-            3 => LogLevel::Debug,
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "log level {other} is not a registrar_log_level"
-                ))
-                .into())
-            }
-        };
-        let Some(callback) = callback else {
-            client.agent.set_logger(None);
-            return Ok(());
-        };
-        let sink = CallbackSink {
+        client.agent.set_logger(super::logger::c_logger(
             callback,
             user_data,
             free_user_data,
-        };
-        client.agent.set_logger(Some((
-            level,
-            Arc::new(move |level: LogLevel, message: &str| sink.call(level, message)),
-        )));
+            max_level,
+        )?);
         Ok(())
     })
-}
-
-/// A C log callback with its user data; frees the user data when dropped (exactly once,
-/// after the last call, because the agent drops its last reference only then).
-struct CallbackSink {
-    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    user_data: *mut c_void,
-    free_user_data: registrar_free_callback,
-}
-
-// SAFETY: the documented contract of registrar_client_set_logger is that the callback and its
-// user_data may be used from the client's background thread.
-unsafe impl Send for CallbackSink {}
-unsafe impl Sync for CallbackSink {}
-
-impl CallbackSink {
-    fn call(&self, level: LogLevel, message: &str) {
-        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: a valid callback and user_data from the host; the string lives for the call.
-        unsafe { (self.callback)(self.user_data, level as i32, message.as_ptr()) };
-    }
-}
-
-impl Drop for CallbackSink {
-    fn drop(&mut self) {
-        if let Some(free) = self.free_user_data {
-            // SAFETY: called once, as promised to the host.
-            unsafe { free(self.user_data) };
-        }
-    }
 }
 
 /// Starts the background thread and returns at once: it registers (status STARTING unless

@@ -6,7 +6,7 @@
 //! shows (shared with the cache, not copied), so its strings stay valid until
 //! `registrar_instance_list_free`, whatever the cache does meanwhile.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
@@ -17,7 +17,6 @@ use super::{
     guard, out_ptr, reference, registrar_config, registrar_free_callback,
     registrar_instance_status, registrar_log_callback, registrar_status, FfiError,
 };
-use crate::agent::LogLevel;
 use crate::discovery::{
     Choice, Discovery, DiscoveryConfig, DiscoveryPhase, Instance, Lookup, Registry,
 };
@@ -507,63 +506,14 @@ pub extern "C" fn registrar_discovery_set_logger(
     guard("registrar_discovery_set_logger", || {
         // SAFETY: NULL or a live handle.
         let handle = unsafe { discovery_ref(discovery) }?;
-        let level = match max_level {
-            0 => LogLevel::Error,
-            1 => LogLevel::Warn,
-            2 => LogLevel::Info,
-            3 => LogLevel::Debug,
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "log level {other} is not a registrar_log_level"
-                ))
-                .into())
-            }
-        };
-        let Some(callback) = callback else {
-            handle.discovery.set_logger(None);
-            return Ok(());
-        };
-        let sink = LoggerSink {
+        handle.discovery.set_logger(super::logger::c_logger(
             callback,
             user_data,
             free_user_data,
-        };
-        handle.discovery.set_logger(Some((
-            level,
-            Arc::new(move |level: LogLevel, message: &str| sink.call(level, message)),
-        )));
+            max_level,
+        )?);
         Ok(())
     })
-}
-
-/// A C log callback with its user data; frees the user data when dropped (once, after the
-/// last call).
-struct LoggerSink {
-    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    user_data: *mut c_void,
-    free_user_data: registrar_free_callback,
-}
-
-// SAFETY: the documented contract of registrar_discovery_set_logger is that the callback and
-// its user_data may be used from the discovery thread.
-unsafe impl Send for LoggerSink {}
-unsafe impl Sync for LoggerSink {}
-
-impl LoggerSink {
-    fn call(&self, level: LogLevel, message: &str) {
-        let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: a valid callback and user_data from the host; the string lives for the call.
-        unsafe { (self.callback)(self.user_data, level as i32, message.as_ptr()) };
-    }
-}
-
-impl Drop for LoggerSink {
-    fn drop(&mut self) {
-        if let Some(free) = self.free_user_data {
-            // SAFETY: called once, as promised to the host.
-            unsafe { free(self.user_data) };
-        }
-    }
 }
 
 /// A C listener with its user data; frees the user data when dropped (once, after the last

@@ -16,6 +16,7 @@ mod client;
 mod config;
 mod discovery;
 mod last_error;
+mod logger;
 pub(crate) mod os;
 mod status;
 mod strings;
