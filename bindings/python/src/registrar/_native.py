@@ -188,6 +188,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
         c_enum,
         [discovery_p, DISCOVERY_LISTENER, c_void_p, FREE_CALLBACK],
     ),
+    "registrar_discovery_set_logger": (
+        c_enum,
+        [discovery_p, LOG_CALLBACK, c_void_p, FREE_CALLBACK, c_int32],
+    ),
     "registrar_discovery_get_info": (c_enum, [discovery_p, POINTER(DiscoveryInfo)]),
     "registrar_discovery_last_error": (
         c_enum,
