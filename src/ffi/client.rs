@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
-use super::strings::{copy_out, input, optional_input};
+use super::strings::{input, optional_input, write_string};
 use super::{guard, out_ptr, reference, registrar_config, registrar_status, FfiError};
 use crate::agent::{Agent, Phase};
 use crate::config::Config;
@@ -368,19 +368,6 @@ pub extern "C" fn registrar_client_app_name(
         let client = unsafe { client_ref(client) }?;
         write_string(&client.agent.config().app_name, buf, buf_len, out_len)
     })
-}
-
-fn write_string(
-    text: &str,
-    buf: *mut c_char,
-    buf_len: usize,
-    out_len: *mut usize,
-) -> Result<(), FfiError> {
-    let out_len = out_ptr(out_len, "out_len")?;
-    let full = copy_out(text, buf, buf_len);
-    // SAFETY: out_len was checked non-null.
-    unsafe { *out_len = full };
-    Ok(())
 }
 
 /// Stops the client: marks the instance DOWN, deregisters it (DELETE) and joins the background

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use super::strings::{copy_out, input};
+use super::strings::{input, write_string};
 use super::{
     guard, out_ptr, reference, registrar_config, registrar_free_callback,
     registrar_instance_status, registrar_log_callback, registrar_status, FfiError,
@@ -324,19 +324,6 @@ fn write_list(
     let list = registrar_instance_list::new(instances, version);
     // SAFETY: out was checked non-null by the caller of this helper.
     unsafe { *out = Box::into_raw(list) };
-    Ok(())
-}
-
-fn write_string(
-    text: &str,
-    buf: *mut c_char,
-    buf_len: usize,
-    out_len: *mut usize,
-) -> Result<(), FfiError> {
-    let out_len = out_ptr(out_len, "out_len")?;
-    let full = copy_out(text, buf, buf_len);
-    // SAFETY: out_len was checked non-null.
-    unsafe { *out_len = full };
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use super::FfiError;
+use super::{out_ptr, FfiError};
 
 /// Borrows a C string argument for the duration of the call, checking NULL and UTF-8.
 ///
@@ -47,4 +47,19 @@ pub(crate) fn copy_out(text: &str, buf: *mut c_char, buf_len: usize) -> usize {
         }
     }
     text.len()
+}
+
+/// [`copy_out`] for the functions that also report the full length through `*out_len`
+/// (checked for NULL).
+pub(crate) fn write_string(
+    text: &str,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> Result<(), FfiError> {
+    let out_len = out_ptr(out_len, "out_len")?;
+    let full = copy_out(text, buf, buf_len);
+    // SAFETY: out_len was checked non-null.
+    unsafe { *out_len = full };
+    Ok(())
 }
