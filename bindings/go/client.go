@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -111,51 +110,13 @@ type Client struct {
 	appName    string
 }
 
-// handle guards the C pointer: every call holds the read lock, so freeing (under the write
-// lock) waits for calls in flight and no call can see a freed pointer.
-type handle struct {
-	mu sync.RWMutex
-	c  cClient // c.p == nil once freed
-
-	closeMu  sync.Mutex // serializes close
-	closed   bool
-	closeErr error
-}
+// handle guards the C client pointer (see guarded).
+type handle = guarded[cClient]
 
 // cleanupsRun counts clients closed by the cleanup (tests use it).
 var cleanupsRun atomic.Int64
 
 var errClosed = &Error{Code: CodeShutDown, Message: "the client is closed"}
-
-// use runs f with the C client under the read lock.
-func (h *handle) use(f func(c cClient) error) error {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.c.p == nil {
-		return errClosed
-	}
-	return f(h.c)
-}
-
-// close stops (under the read lock, so calls in flight finish and waiters wake up with
-// ErrShutDown), then frees under the write lock. Only the first call reports the stop's
-// result; closing again returns nil.
-func (h *handle) close(timeoutMs uint32) error {
-	h.closeMu.Lock()
-	defer h.closeMu.Unlock()
-	if h.closed {
-		return nil
-	}
-	err := h.use(func(c cClient) error { return c.stop(timeoutMs) })
-	h.mu.Lock()
-	if h.c.p != nil {
-		h.c.free()
-		h.c = cClient{}
-	}
-	h.mu.Unlock()
-	h.closed = true
-	return err
-}
 
 // Start validates cfg, creates a client and starts its background thread, which registers
 // the instance (retrying with backoff while the registry is unreachable) and then sends
@@ -175,7 +136,7 @@ func Start(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handle{c: raw}
+	h := &handle{c: raw, closed: errClosed}
 	// Before the start: the first registration already carries these.
 	if err := applyInitial(raw, cfg); err != nil {
 		h.close(0)

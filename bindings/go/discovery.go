@@ -6,7 +6,6 @@ import (
 	"net"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -105,45 +104,10 @@ type Discovery struct {
 	cleanup runtime.Cleanup
 }
 
-// discoveryHandle guards the C pointer exactly like the Client's handle: calls hold the read
-// lock, freeing takes the write lock.
-type discoveryHandle struct {
-	mu sync.RWMutex
-	d  cDiscovery // d.p == nil once freed
-
-	closeMu sync.Mutex
-	closed  bool
-}
+// discoveryHandle guards the C discovery pointer exactly like the Client's handle.
+type discoveryHandle = guarded[cDiscovery]
 
 var errDiscoveryClosed = &Error{Code: CodeShutDown, Message: "the discovery is closed"}
-
-func (h *discoveryHandle) use(f func(d cDiscovery) error) error {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.d.p == nil {
-		return errDiscoveryClosed
-	}
-	return f(h.d)
-}
-
-// close stops under the read lock (so waiters wake up with ErrShutDown), then frees under
-// the write lock. Only the first call reports the stop's result.
-func (h *discoveryHandle) close(timeoutMs uint32) error {
-	h.closeMu.Lock()
-	defer h.closeMu.Unlock()
-	if h.closed {
-		return nil
-	}
-	err := h.use(func(d cDiscovery) error { return d.stop(timeoutMs) })
-	h.mu.Lock()
-	if h.d.p != nil {
-		h.d.free()
-		h.d = cDiscovery{}
-	}
-	h.mu.Unlock()
-	h.closed = true
-	return err
-}
 
 // NewDiscovery creates a discovery cache from cfg: only URL (User, Password), Timeout and
 // FetchInterval (or the same Settings) are used, so AppName is not needed. It starts nothing:
@@ -161,7 +125,7 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &discoveryHandle{d: raw}
+	h := &discoveryHandle{c: raw, closed: errDiscoveryClosed}
 	d := &Discovery{h: h}
 	d.cleanup = runtime.AddCleanup(d, func(h *discoveryHandle) {
 		// Stopping may wait for a request in flight: not on the runtime's cleanup goroutine.
