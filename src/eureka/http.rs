@@ -9,7 +9,7 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 
-use super::{encode_segment, Heartbeat};
+use super::{paths, Heartbeat};
 use crate::config::{Config, ServiceUrl};
 use crate::error::{Error, Result};
 use crate::instance::InstanceStatus;
@@ -83,8 +83,7 @@ impl EurekaHttp {
 
     /// `POST apps/{APP}` with the instance JSON. Eureka answers 204.
     pub fn register(&self, app: &str, body: &[u8], deadline: Option<Instant>) -> Result<()> {
-        let path = format!("apps/{}", encode_segment(app));
-        self.send(Method::POST, &path, Some(body), deadline)
+        self.send(Method::POST, &paths::app(app), Some(body), deadline)
             .map(|_| ())
     }
 
@@ -97,12 +96,7 @@ impl EurekaHttp {
         last_dirty_timestamp: u64,
         deadline: Option<Instant>,
     ) -> Result<Heartbeat> {
-        let path = format!(
-            "apps/{}/{}?status={}&lastDirtyTimestamp={last_dirty_timestamp}",
-            encode_segment(app),
-            encode_segment(instance_id),
-            status.as_str()
-        );
+        let path = paths::heartbeat(app, instance_id, status, last_dirty_timestamp);
         match self.send(Method::PUT, &path, None, deadline) {
             Ok(_) => Ok(Heartbeat::Renewed),
             Err(Error::NotFound(_)) => Ok(Heartbeat::NotRegistered),
@@ -117,11 +111,7 @@ impl EurekaHttp {
         instance_id: &str,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        let path = format!(
-            "apps/{}/{}",
-            encode_segment(app),
-            encode_segment(instance_id)
-        );
+        let path = paths::instance(app, instance_id);
         match self.send(Method::DELETE, &path, None, deadline) {
             Ok(_) | Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
@@ -130,15 +120,7 @@ impl EurekaHttp {
 
     /// The full URL of `path` (relative, with an optional query) on server `index`.
     fn url(&self, index: usize, path: &str) -> reqwest::Url {
-        let base = &self.bases[index];
-        let (path, query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path, None),
-        };
-        let mut url = base.clone();
-        url.set_path(&format!("{}{path}", base.path()));
-        url.set_query(query);
-        url
+        paths::join(&self.bases[index], path)
     }
 
     /// Sends one request, trying each server once starting with the last one that answered.
