@@ -813,6 +813,24 @@ const char *registrar_instance_status_str(int32_t status);
 size_t registrar_last_error_message(char *buf, size_t buf_len);
 
 /**
+ * The number of settings `registrar_config_set` accepts (and the environment is read for).
+ * Index them from 0 with `registrar_setting_name` / `registrar_setting_description`.
+ */
+size_t registrar_setting_count(void);
+
+/**
+ * The name of setting `index` (0-based), e.g. "REGISTRY_URL": the environment variable and
+ * the key of `registrar_config_set`. NULL when `index` is out of range. Static: never free it.
+ */
+const char *registrar_setting_name(size_t index);
+
+/**
+ * A one-line description of setting `index` (0-based), with its default when it has one,
+ * e.g. "HTTP port; default 8080". NULL when `index` is out of range. Static: never free it.
+ */
+const char *registrar_setting_description(size_t index);
+
+/**
  * The name of a status code, e.g. "REGISTRAR_ERR_TIMEOUT"; "REGISTRAR_UNKNOWN_STATUS" for a
  * number that is not one. Static: never free it. Takes an int so any value is safe to pass.
  */

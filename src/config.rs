@@ -14,6 +14,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// Every setting registrar knows, with a one-line description (used in docs and messages).
+/// The ONE list: the C API serves it (`registrar_setting_name`/`_description`), the Python
+/// and Go wrappers derive their lists from that, and `scripts/check-parity.py` checks the
+/// README table and every wrapper against it. Adding a setting here is all a wrapper needs.
 pub const SETTINGS: &[(&str, &str)] = &[
     (
         "REGISTRY_TYPE",

@@ -276,6 +276,23 @@ func cStatusName(code Code) string {
 	return C.GoString(C.registrar_status_str(C.int32_t(code)))
 }
 
+// cSettings reads the library's list of settings (static strings, never freed).
+func cSettings() []Setting {
+	n := int(C.registrar_setting_count())
+	out := make([]Setting, 0, n)
+	for i := 0; i < n; i++ {
+		name := C.registrar_setting_name(C.size_t(i))
+		if name == nil {
+			break
+		}
+		out = append(out, Setting{
+			Name:        C.GoString(name),
+			Description: C.GoString(C.registrar_setting_description(C.size_t(i))),
+		})
+	}
+	return out
+}
+
 // cConfig is a registrar_config owned by Go code; free it with free().
 type cConfig struct{ p *C.registrar_config }
 

@@ -9,29 +9,23 @@ import (
 	"time"
 )
 
-// SettingNames lists the environment variables registrar reads (the seed's REGISTRY_*
-// variables plus registrar's own). Their meaning and defaults are in the C library's docs.
-var SettingNames = []string{
-	"REGISTRY_TYPE",
-	"REGISTRY_URL",
-	"REGISTRY_USER",
-	"REGISTRY_PASSWORD",
-	"REGISTRY_APP_NAME",
-	"REGISTRY_INSTANCE_ID",
-	"REGISTRY_HOSTNAME",
-	"REGISTRY_IP_ADDRESS",
-	"REGISTRY_PORT",
-	"REGISTRY_SECURE_PORT",
-	"REGISTRY_VIP_ADDRESS",
-	"REGISTRY_SECURE_VIP_ADDRESS",
-	"REGISTRY_HOME_PAGE_URL",
-	"REGISTRY_STATUS_PAGE_URL",
-	"REGISTRY_HEALTH_CHECK_URL",
-	"REGISTRY_METADATA",
-	"REGISTRY_HEARTBEAT_INTERVAL",
-	"REGISTRY_LEASE_DURATION",
-	"REGISTRY_TIMEOUT",
-	"REGISTRY_FETCH_INTERVAL",
+// Setting is one setting the C library knows: Name is the environment variable and the key
+// of Config.Settings ("REGISTRY_URL"); Description is one line that gives the default when
+// there is one.
+type Setting struct {
+	Name        string
+	Description string
+}
+
+// Settings returns every setting the loaded C library accepts, in its order. The list is the
+// library's own (registrar_setting_name): this package never lists setting names itself, so
+// a setting added to the library is usable through Config.Settings and ConfigFromEnv without
+// a change here. Nil if the library cannot be used (see the error of Validate).
+func Settings() []Setting {
+	if checkLibrary() != nil {
+		return nil
+	}
+	return cSettings()
 }
 
 // Config holds the settings of a client. The zero value means "all defaults"; AppName is
@@ -92,7 +86,8 @@ type Config struct {
 // Set typed fields on the result to override them from code.
 func ConfigFromEnv() Config {
 	var cfg Config
-	for _, name := range SettingNames {
+	for _, setting := range Settings() {
+		name := setting.Name
 		if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
 			if cfg.Settings == nil {
 				cfg.Settings = make(map[string]string)

@@ -18,6 +18,7 @@ mod discovery;
 mod last_error;
 mod logger;
 pub(crate) mod os;
+mod settings;
 mod status;
 mod strings;
 mod version;
@@ -28,6 +29,7 @@ pub use client::*;
 pub use config::*;
 pub use discovery::*;
 pub use last_error::registrar_last_error_message;
+pub use settings::*;
 pub use status::{registrar_status, registrar_status_str};
 pub use version::*;
 

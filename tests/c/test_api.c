@@ -221,6 +221,20 @@ static void test_settings(void) {
     for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++)
         CHECK_STATUS(registrar_config_set(cfg, spellings[i], "8081"), REGISTRAR_OK);
     CHECK_STATUS(registrar_config_validate(cfg), REGISTRAR_OK);
+
+    /* The library's list of settings: static strings, every name accepted as a key. */
+    size_t count = registrar_setting_count();
+    CHECK(count >= 20, "at least the 20 first settings: %zu", count);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = registrar_setting_name(i), *description = registrar_setting_description(i);
+        CHECK(name && strncmp(name, "REGISTRY_", 9) == 0 && description && *description,
+              "setting %zu: %s: %s", i, name ? name : "(null)", description ? description : "(null)");
+        CHECK(name == registrar_setting_name(i), "setting name %zu is static", i);
+        if (name) CHECK_STATUS(registrar_config_set(cfg, name, NULL), REGISTRAR_OK);
+    }
+    CHECK(registrar_setting_name(count) == NULL && registrar_setting_description(count) == NULL &&
+              registrar_setting_name(SIZE_MAX) == NULL,
+          "out of range: NULL");
     registrar_config_free(cfg);
 
     /* Each bad value: validate and client_new both refuse it with a message naming the

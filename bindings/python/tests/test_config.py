@@ -215,3 +215,24 @@ def test_finalizer_is_a_safety_net_with_a_warning():
         del client
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught), caught
+
+
+def test_settings_come_from_the_library_and_every_one_is_accepted() -> None:
+    listed = registrar.settings()
+    # The library's own table, read through the C API: same length, same order.
+    lib = registrar._native.lib
+    assert len(listed) == lib.registrar_setting_count() > 0
+    assert [s.name for s in listed] == [
+        lib.registrar_setting_name(i).decode() for i in range(len(listed))
+    ]
+    assert lib.registrar_setting_name(len(listed)) is None
+    names = [s.name for s in listed]
+    assert "REGISTRY_URL" in names and "REGISTRY_FETCH_INTERVAL" in names
+    assert len(set(names)) == len(names)
+    port = next(s for s in listed if s.name == "REGISTRY_PORT")
+    assert "8080" in port.description
+    config = registrar.Config()
+    for setting in listed:
+        assert setting.name.startswith("REGISTRY_") and setting.description
+        config.set(setting.name, None)  # every listed name is a key Config accepts
+        config.set(setting.name[len("REGISTRY_"):].lower(), None)

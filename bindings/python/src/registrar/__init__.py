@@ -18,7 +18,7 @@ See :class:`Client`, :class:`Config`, :func:`deregister_at_exit` and the package
 from __future__ import annotations
 
 from . import _native
-from ._client import Client, Config, Info, LogLevel, State, Status
+from ._client import Client, Config, Info, LogLevel, Setting, State, Status, settings
 from .errors import (
     ErrorCode,
     ForkedError,
@@ -108,6 +108,7 @@ __all__ = [
     "PanicError",
     "RegistrarError",
     "RejectedError",
+    "Setting",
     "SettingValue",
     "ShutDownError",
     "State",
@@ -118,5 +119,6 @@ __all__ = [
     "deregister_at_exit",
     "library_path",
     "library_version",
+    "settings",
     "status_name",
 ]

@@ -12,6 +12,7 @@ import sys
 import threading
 import warnings
 import weakref
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     SettingValue = Union[str, int, float, Iterable[str], Mapping[str, str], None]
     LogFunction = Callable[["LogLevel", str], None]
 
-__all__ = ["Client", "Config", "Info", "LogLevel", "State", "Status"]
+__all__ = ["Client", "Config", "Info", "LogLevel", "Setting", "State", "Status", "settings"]
 
 
 class Status(enum.IntEnum):
@@ -158,16 +159,33 @@ def _seconds_to_ms(seconds: Optional[float], what: str) -> int:
     return min(int(round(seconds * 1000)), 0xFFFFFFFF)
 
 
+#: One setting the library knows: ``name`` (the environment variable, e.g. ``"REGISTRY_URL"``)
+#: and a one-line ``description`` that gives the default when there is one.
+Setting = namedtuple("Setting", ["name", "description"])
+
+
+def settings() -> "Tuple[Setting, ...]":
+    """Every setting the loaded library accepts, in its order, read from the library itself
+    (``registrar_setting_name``/``registrar_setting_description``): this package never lists
+    setting names on its own, so a setting added to the library needs no change here."""
+    out = []
+    for index in range(lib.registrar_setting_count()):
+        name = lib.registrar_setting_name(index)
+        description = lib.registrar_setting_description(index)
+        if name is None:  # the count and the names come from one static table; defensive only
+            break
+        out.append(Setting(name.decode("utf-8"), (description or b"").decode("utf-8")))
+    return tuple(out)
+
+
 class Config:
     """Settings for a :class:`Client`: built-in defaults, optionally the ``REGISTRY_*``
     environment, and values given here (highest precedence).
 
     Keys are the setting names of the C interface, case-insensitive, with or without the
-    ``REGISTRY_`` prefix: ``url``, ``user``, ``password``, ``app_name``, ``instance_id``,
-    ``hostname``, ``ip_address``, ``port``, ``secure_port``, ``vip_address``,
-    ``secure_vip_address``, ``home_page_url``, ``status_page_url``, ``health_check_url``,
-    ``metadata``, ``heartbeat_interval``, ``lease_duration``, ``timeout``, ``type``, and for
-    :class:`~registrar.Discovery` ``fetch_interval``.
+    ``REGISTRY_`` prefix (``url``, ``app_name``, ``REGISTRY_PORT``...). The library owns the
+    list: :func:`registrar.settings` returns every name with its description and default, and
+    any name it lists is accepted here without a change to this package.
     Unknown keys raise :class:`~registrar.InvalidConfigError` at once; values are checked
     when a client is created (or by :meth:`validate`), with a message naming the setting.
 
