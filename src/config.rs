@@ -83,6 +83,22 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "REGISTRY_FETCH_INTERVAL",
         "discovery: seconds between registry refreshes (fractions allowed); default 30",
     ),
+    (
+        "REGISTRY_HEALTH_URL",
+        "local http:// URL polled for health, 2xx = healthy (registrar command; see src/health.rs)",
+    ),
+    (
+        "REGISTRY_HEALTH_INTERVAL",
+        "seconds between health checks (fractions allowed); default 10",
+    ),
+    (
+        "REGISTRY_HEALTH_THRESHOLD",
+        "consecutive failed (or passed) checks that turn the status DOWN (or UP); default 3",
+    ),
+    (
+        "REGISTRY_DRAIN_SECONDS",
+        "seconds an instance stays registered as DOWN before it is deleted on stop; default 0",
+    ),
 ];
 
 const DEFAULT_PORT: u16 = 8080;

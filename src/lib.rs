@@ -6,6 +6,7 @@
 //! - [`config`]: `REGISTRY_*` settings, defaults and validation
 //! - [`instance`]: the instance model and its registration JSON
 //! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
+//! - [`health`]: health settings, bounded HTTP/port probes, the failure/success threshold
 //! - [`agent`]: the lifecycle state machine and its background thread
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
 //! - [`ffi`]: the C boundary (`registrar_*` functions, raw pointers; nothing else may use them)
@@ -18,6 +19,7 @@ pub mod discovery;
 pub mod error;
 pub mod eureka;
 pub mod ffi;
+pub mod health;
 pub mod instance;
 
 pub use error::{Error, Result};
