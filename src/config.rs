@@ -85,19 +85,19 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "REGISTRY_HEALTH_URL",
-        "local http:// URL polled for health, 2xx = healthy (registrar command; see src/health.rs)",
+        "registrar command: local http:// URL polled for health, 2xx = healthy",
     ),
     (
         "REGISTRY_HEALTH_INTERVAL",
-        "seconds between health checks (fractions allowed); default 10",
+        "registrar command: seconds between health checks (fractions allowed); default 10",
     ),
     (
         "REGISTRY_HEALTH_THRESHOLD",
-        "consecutive failed (or passed) checks that turn the status DOWN (or UP); default 3",
+        "registrar command: failed (passed) checks in a row that turn DOWN (UP); default 3",
     ),
     (
         "REGISTRY_DRAIN_SECONDS",
-        "seconds an instance stays registered as DOWN before it is deleted on stop; default 0",
+        "registrar command: seconds registered as DOWN before the DELETE on stop; default 0",
     ),
 ];
 

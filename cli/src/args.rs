@@ -162,9 +162,11 @@ pub fn parse_with(
                 "instance" => Command::Instance,
                 "help" => Command::Help,
                 "version" => Command::Version,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown command '{other}'; commands: run, register, discover, apps, instance"
-                )),
+                ))
+                }
             });
         } else {
             args.positional.push(arg);
