@@ -24,6 +24,7 @@ use crate::config::{check_metadata_key, Config};
 use crate::error::{Error, Result};
 use crate::eureka::{EurekaHttp, Heartbeat};
 use crate::instance::{next_dirty_timestamp, registration_body, InstanceStatus};
+use crate::metrics::{ClientMetrics, HeartbeatResult};
 
 /// Where the instance is in its lifecycle, as seen from this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub enum LogLevel {
 
 pub type LogFn = dyn Fn(LogLevel, &str) + Send + Sync;
 
-/// Counters for observability and benchmarks.
+/// Counters for observability and benchmarks (derived from the client's [`ClientMetrics`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     pub registrations: u64,
@@ -100,7 +101,6 @@ struct State {
     last_error: Option<Error>,
     /// The last message logged for a failure, to log each distinct problem once, not per retry.
     last_logged_failure: Option<String>,
-    counters: Counters,
     backoff: Backoff,
 }
 
@@ -139,6 +139,8 @@ struct Shared {
     /// Signalled on every state change: wakes the worker (new work, stop) and waiters.
     changed: Condvar,
     log: RwLock<Option<(LogLevel, Arc<LogFn>)>>,
+    /// Counted where results are recorded below; rendered by `crate::metrics`.
+    metrics: Arc<ClientMetrics>,
 }
 
 /// One instance's registration, driven by a background thread once started.
@@ -189,13 +191,14 @@ impl Agent {
             worker_done: false,
             last_error: None,
             last_logged_failure: None,
-            counters: Counters::default(),
             backoff: Backoff::new(config.heartbeat_interval),
         };
+        let metrics = ClientMetrics::register(&config.app_name, &config.instance_id);
         Ok(Agent {
             shared: Arc::new(Shared {
                 config,
                 http,
+                metrics,
                 state: Mutex::new(state),
                 changed: Condvar::new(),
                 log: RwLock::new(None),
@@ -291,12 +294,27 @@ impl Agent {
 
     pub fn snapshot(&self) -> Snapshot {
         let state = self.shared.state.lock();
+        let counts = self.shared.metrics.counts();
         Snapshot {
             phase: state.phase,
             status: state.status,
-            counters: state.counters,
+            counters: Counters {
+                registrations: counts.registrations_success,
+                heartbeats: counts.heartbeats_success,
+                failed_requests: counts.registrations_error + counts.heartbeats_error,
+            },
             last_error: state.last_error.clone(),
         }
+    }
+
+    /// This client's counters (also listed in the process-wide metrics while it lives).
+    pub fn metrics(&self) -> &Arc<ClientMetrics> {
+        &self.shared.metrics
+    }
+
+    /// The service URL requests go to first (the one that answered last), without credentials.
+    pub fn server_in_use(&self) -> String {
+        self.shared.http.server_in_use()
     }
 
     /// Waits until the registry has accepted a registration carrying the latest local state
@@ -460,13 +478,14 @@ fn cycle(shared: &Shared) -> bool {
             let mut state = shared.state.lock();
             match result {
                 Ok(()) => {
-                    state.counters.registrations += 1;
+                    shared.metrics.registration(true);
                     state.accepted_timestamp = dirty_timestamp;
                     state.server = ServerView::Holds(status);
                     if state.phase == Phase::Registering {
                         state.phase = Phase::Registered;
                     }
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
+                    let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
                     shared.changed.notify_all();
                     drop(state);
@@ -475,10 +494,11 @@ fn cycle(shared: &Shared) -> bool {
                     } else {
                         "registration updated"
                     };
+                    let after = recovered.map_or(String::new(), |f| format!(" (after: {f})"));
                     shared.log(
                         LogLevel::Info,
                         &format!(
-                            "{what}: {}/{} status {}",
+                            "{what}: {}/{} status {}{after}",
                             config.app_name,
                             config.instance_id,
                             status.as_str()
@@ -486,6 +506,7 @@ fn cycle(shared: &Shared) -> bool {
                     );
                 }
                 Err(e) => {
+                    shared.metrics.registration(false);
                     let wait = state.backoff.step();
                     state.register_not_before = Instant::now() + wait;
                     shared.failed(state, "registration failed", e);
@@ -507,11 +528,20 @@ fn cycle(shared: &Shared) -> bool {
             let mut state = shared.state.lock();
             match result {
                 Ok(Heartbeat::Renewed) => {
-                    state.counters.heartbeats += 1;
+                    shared.metrics.heartbeat(HeartbeatResult::Success);
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
+                    let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
+                    drop(state);
+                    if let Some(failure) = recovered {
+                        shared.log(
+                            LogLevel::Info,
+                            &format!("the registry answers again (after: {failure})"),
+                        );
+                    }
                 }
                 Ok(Heartbeat::NotRegistered) => {
+                    shared.metrics.heartbeat(HeartbeatResult::NotFound);
                     // The server restarted or evicted us: register again right away.
                     state.server = ServerView::Absent;
                     state.accepted_timestamp = 0;
@@ -524,6 +554,7 @@ fn cycle(shared: &Shared) -> bool {
                     shared.log(LogLevel::Warn, "the registry does not know this instance (restarted or evicted it); registering again");
                 }
                 Err(e) => {
+                    shared.metrics.heartbeat(HeartbeatResult::Error);
                     let wait = state.backoff.step();
                     state.next_heartbeat = Instant::now() + wait.min(config.heartbeat_interval);
                     shared.failed(state, "heartbeat failed", e);
@@ -676,7 +707,6 @@ impl Shared {
 
     /// Records a failure; logs it only when it differs from the previous one (no flooding).
     fn failed(&self, mut state: parking_lot::MutexGuard<'_, State>, what: &str, error: Error) {
-        state.counters.failed_requests += 1;
         let message = format!("{what}: {error}");
         let is_new = state.last_logged_failure.as_deref() != Some(message.as_str());
         state.last_error = Some(error);

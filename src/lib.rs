@@ -9,6 +9,8 @@
 //! - [`health`]: health settings, bounded HTTP/port probes, the failure/success threshold
 //! - [`agent`]: the lifecycle state machine and its background thread
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
+//! - [`metrics`]: counters of every live handle, rendered in the Prometheus text format
+//! - [`snapshot`]: a JSON state snapshot of one handle, for debugging
 //! - [`ffi`]: the C boundary (`registrar_*` functions, raw pointers; nothing else may use them)
 //!
 //! The C header `include/registrar.h` is generated from [`ffi`] by `build.rs`.
@@ -21,5 +23,7 @@ pub mod eureka;
 pub mod ffi;
 pub mod health;
 pub mod instance;
+pub mod metrics;
+pub mod snapshot;
 
 pub use error::{Error, Result};

@@ -14,7 +14,7 @@
 //! hosts can wait for it ([`Discovery::wait_change`]) or be called back ([`Discovery::set_listener`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use crate::agent::{panic_message, LogFn, LogLevel};
 use crate::error::{Error, Result};
 use crate::eureka::read::{fetch_applications, fetch_delta};
 use crate::eureka::EurekaHttp;
+use crate::metrics::{DiscoveryMetrics, FetchKind};
 
 /// The server keeps changes in its delta queue for about 3 minutes (Eureka's default
 /// `retentionTimeInMSInDeltaQueue`); a delta taken longer than this after the last good sync
@@ -89,13 +90,6 @@ struct State {
     backoff_next: Duration,
 }
 
-#[derive(Default)]
-struct Counters {
-    full_fetches: AtomicU64,
-    delta_fetches: AtomicU64,
-    hash_mismatches: AtomicU64,
-}
-
 struct Shared {
     config: DiscoveryConfig,
     /// Created by `start` (with its runtime thread): an idle handle holds no thread.
@@ -107,7 +101,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled on every state change: wakes the worker (refresh, stop) and all waiters.
     changed: Condvar,
-    counters: Counters,
+    /// Counted where results are recorded below; rendered by `crate::metrics`.
+    metrics: Arc<DiscoveryMetrics>,
     listener: RwLock<Option<Arc<Listener>>>,
     log: RwLock<Option<(LogLevel, Arc<LogFn>)>>,
 }
@@ -144,7 +139,7 @@ impl Discovery {
                     backoff_next: FIRST_BACKOFF,
                 }),
                 changed: Condvar::new(),
-                counters: Counters::default(),
+                metrics: DiscoveryMetrics::register(),
                 listener: RwLock::new(None),
                 log: RwLock::new(None),
             }),
@@ -311,7 +306,7 @@ impl Discovery {
     pub fn info(&self) -> DiscoveryInfo {
         let state = self.shared.state.lock();
         let registry = self.registry();
-        let counters = &self.shared.counters;
+        let counts = self.shared.metrics.counts();
         DiscoveryInfo {
             phase: state.phase,
             version: state.version,
@@ -320,12 +315,23 @@ impl Discovery {
             age: state.last_success.map(|t| t.elapsed()),
             last_error: state.last_error.clone(),
             counters: DiscoveryCounters {
-                full_fetches: counters.full_fetches.load(Ordering::Relaxed),
-                delta_fetches: counters.delta_fetches.load(Ordering::Relaxed),
-                hash_mismatches: counters.hash_mismatches.load(Ordering::Relaxed),
+                full_fetches: counts.full_success,
+                delta_fetches: counts.delta_success,
+                hash_mismatches: counts.hash_mismatches,
                 failed_refreshes: state.failed_refreshes,
             },
         }
+    }
+
+    /// This cache's counters (also listed in the process-wide metrics while it lives).
+    pub fn metrics(&self) -> &Arc<DiscoveryMetrics> {
+        &self.shared.metrics
+    }
+
+    /// The service URL requests go to first (the one that answered last), without
+    /// credentials; `None` before start.
+    pub fn server_in_use(&self) -> Option<String> {
+        self.shared.http.get().map(EurekaHttp::server_in_use)
     }
 
     /// Installs (or removes) the function called after every change with the new version.
@@ -468,6 +474,7 @@ fn cycle(shared: &Shared) -> bool {
     let mut messages: Vec<(LogLevel, String)> = Vec::new();
     match result {
         Ok(next) => {
+            shared.metrics.refreshed(true);
             if let Some(previous) = &state.last_error {
                 messages.push((
                     LogLevel::Info,
@@ -494,11 +501,13 @@ fn cycle(shared: &Shared) -> bool {
                         state.version
                     ),
                 ));
+                shared.metrics.cached(next.app_names().len(), next.len());
                 *shared.registry.write() = Some((Arc::new(next), state.version));
                 new_version = Some(state.version);
             }
         }
         Err(e) => {
+            shared.metrics.refreshed(false);
             state.failed_refreshes += 1;
             if state.last_error.as_ref() != Some(&e) {
                 let kept = match &current {
@@ -537,21 +546,22 @@ fn cycle(shared: &Shared) -> bool {
 /// One refresh: a delta when possible, else (or on mismatch or error) a full fetch.
 /// `Ok(None)`: the registry did not change.
 fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Option<Registry>> {
-    let counters = &shared.counters;
+    let metrics = &shared.metrics;
     let Some(http) = shared.http.get() else {
         // Unreachable: start creates the client before it starts this thread.
         return Err(Error::ShutDown);
     };
     if let (false, Some(current)) = (full, current) {
-        if let Ok(delta) = fetch_delta(http, None) {
-            counters.delta_fetches.fetch_add(1, Ordering::Relaxed);
+        let delta = fetch_delta(http, None);
+        metrics.fetch(FetchKind::Delta, delta.is_ok());
+        if let Ok(delta) = delta {
             let server_hash = delta.apps_hashcode.clone();
             let next = current.apply_delta(delta);
             let ours = next.as_ref().map_or(current.hashcode(), |n| n.hashcode());
             if ours == server_hash {
                 return Ok(next);
             }
-            counters.hash_mismatches.fetch_add(1, Ordering::Relaxed);
+            metrics.hash_mismatch();
             shared.log(
                 LogLevel::Warn,
                 &format!(
@@ -562,8 +572,9 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
         }
         // A failed or inconsistent delta: fall back to the whole registry.
     }
-    let apps = fetch_applications(http, None)?;
-    counters.full_fetches.fetch_add(1, Ordering::Relaxed);
+    let apps = fetch_applications(http, None);
+    metrics.fetch(FetchKind::Full, apps.is_ok());
+    let apps = apps?;
     let next = Registry::from_applications(apps, current);
     match current {
         Some(current) if current.same_instances(&next) => Ok(None),

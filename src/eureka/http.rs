@@ -76,6 +76,12 @@ impl EurekaHttp {
         })
     }
 
+    /// The service URL requests go to first (the one that answered last), credentials removed.
+    pub fn server_in_use(&self) -> String {
+        let index = self.preferred.load(Ordering::Relaxed) % self.servers.len();
+        crate::config::redact_userinfo(&self.servers[index].base)
+    }
+
     /// `GET {path}` (relative to the service URL, e.g. `apps/delta`): the body of a 2xx answer.
     pub fn get(&self, path: &str, deadline: Option<Instant>) -> Result<Vec<u8>> {
         self.send(Method::GET, path, None, deadline)
