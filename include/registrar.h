@@ -411,6 +411,8 @@ extern "C" {
  * Validates the config and creates a client (and its HTTP client) without sending anything.
  * Writes `*out` only on success; free it with `registrar_client_free`. The config is only
  * read during the call.
+ * The TLS files (REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY, and for https
+ * registries the OS trust store or SSL_CERT_FILE / SSL_CERT_DIR) are read and checked here.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG (the message names the
  * setting and what is wrong; passwords never appear), REGISTRAR_ERR_TRANSPORT (the HTTP
  * client could not be created).
@@ -574,7 +576,9 @@ void registrar_config_free(registrar_config *config);
 
 /**
  * Creates a discovery cache from a config: only REGISTRY_URL (and REGISTRY_USER /
- * REGISTRY_PASSWORD), REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL are read, so a process
+ * REGISTRY_PASSWORD), the TLS settings (REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT,
+ * REGISTRY_CLIENT_KEY; their files are read and checked here), REGISTRY_TIMEOUT and
+ * REGISTRY_FETCH_INTERVAL are read, so a process
  * that only discovers needs no REGISTRY_APP_NAME. Starts no thread and fetches nothing (see
  * `registrar_discovery_start`). Writes `*out` only on success; free it with
  * `registrar_discovery_free`. The config is only read during the call.

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::eureka::Tls;
 
 /// Every setting registrar knows, with a one-line description (used in docs and messages).
 /// The ONE list: the C API serves it (`registrar_setting_name`/`_description`), the Python
@@ -28,6 +29,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("REGISTRY_USER", "HTTP basic auth user (sent preemptively)"),
     ("REGISTRY_PASSWORD", "HTTP basic auth password"),
+    (
+        "REGISTRY_CA_FILE",
+        "PEM file of extra CA certificates trusted for the registry (beside the OS store, SSL_CERT_FILE, SSL_CERT_DIR)",
+    ),
+    (
+        "REGISTRY_CLIENT_CERT",
+        "PEM client certificate chain for mutual TLS (with REGISTRY_CLIENT_KEY)",
+    ),
+    (
+        "REGISTRY_CLIENT_KEY",
+        "PEM private key of REGISTRY_CLIENT_CERT: PKCS#8, RSA or EC, unencrypted",
+    ),
     (
         "REGISTRY_APP_NAME",
         "application name (required); registered upper-case",
@@ -233,6 +246,8 @@ pub struct ServiceUrl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub service_urls: Vec<ServiceUrl>,
+    /// REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY, loaded and checked.
+    pub tls: Tls,
     /// Upper-case, as Eureka stores it.
     pub app_name: String,
     pub instance_id: String,
@@ -292,6 +307,7 @@ impl Config {
         let credentials = parse_credentials(settings)?;
         let service_urls =
             parse_service_urls(settings.value("REGISTRY_URL"), credentials.as_ref())?;
+        let tls = Tls::from_settings(settings, uses_https(&service_urls))?;
 
         let app = settings.value("REGISTRY_APP_NAME").ok_or_else(|| {
             Error::InvalidConfig(
@@ -403,6 +419,7 @@ impl Config {
 
         Ok(Config {
             service_urls,
+            tls,
             app_name,
             instance_id,
             hostname,
@@ -470,6 +487,11 @@ pub(crate) fn parse_service_urls(
         urls.push(parse_service_url(entry, credentials)?);
     }
     Ok(urls)
+}
+
+/// Whether any of the servers is reached over https (then the OS trust store is needed).
+pub(crate) fn uses_https(urls: &[ServiceUrl]) -> bool {
+    urls.iter().any(|u| u.base.starts_with("https://"))
 }
 
 /// Accepts `http://host:8761/eureka/`, the seed's `http://host:8761/eureka/apps/`, with or

@@ -167,6 +167,7 @@ impl Discovery {
             let http = EurekaHttp::with_servers(
                 self.shared.config.service_urls.clone(),
                 self.shared.config.timeout,
+                &self.shared.config.tls,
             )?;
             let _ = self.shared.http.set(http);
         }

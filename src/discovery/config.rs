@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use crate::config::{parse_credentials, parse_seconds, parse_service_urls, ServiceUrl, Settings};
+use crate::config::{
+    parse_credentials, parse_seconds, parse_service_urls, uses_https, ServiceUrl, Settings,
+};
 use crate::error::{Error, Result};
+use crate::eureka::Tls;
 
 /// Same defaults as [`crate::config::Config`].
 const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
@@ -15,6 +18,8 @@ const DEFAULT_FETCH_SECS: f64 = 30.0;
 pub struct DiscoveryConfig {
     /// REGISTRY_URL (with REGISTRY_USER / REGISTRY_PASSWORD); failover in order.
     pub service_urls: Vec<ServiceUrl>,
+    /// REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY, loaded and checked.
+    pub tls: Tls,
     /// REGISTRY_TIMEOUT: per HTTP request.
     pub timeout: Duration,
     /// REGISTRY_FETCH_INTERVAL: time between two refreshes of the cache.
@@ -22,8 +27,8 @@ pub struct DiscoveryConfig {
 }
 
 impl DiscoveryConfig {
-    /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, REGISTRY_TIMEOUT
-    /// and REGISTRY_FETCH_INTERVAL; every other setting is ignored.
+    /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, the TLS settings,
+    /// REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL; every other setting is ignored.
     pub fn from_settings(settings: &Settings) -> Result<DiscoveryConfig> {
         if let Some(kind) = settings.value("REGISTRY_TYPE") {
             if !kind.eq_ignore_ascii_case("NETFLIX_EUREKA") {
@@ -35,6 +40,7 @@ impl DiscoveryConfig {
         let credentials = parse_credentials(settings)?;
         let service_urls =
             parse_service_urls(settings.value("REGISTRY_URL"), credentials.as_ref())?;
+        let tls = Tls::from_settings(settings, uses_https(&service_urls))?;
         let timeout = match settings.value("REGISTRY_TIMEOUT") {
             Some(v) => parse_seconds("REGISTRY_TIMEOUT", v)?,
             None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
@@ -45,6 +51,7 @@ impl DiscoveryConfig {
         };
         Ok(DiscoveryConfig {
             service_urls,
+            tls,
             timeout,
             fetch_interval,
         })

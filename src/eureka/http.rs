@@ -9,7 +9,7 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 
-use super::{paths, Heartbeat};
+use super::{paths, tls, Heartbeat, Tls};
 use crate::config::{Config, ServiceUrl};
 use crate::error::{Error, Result};
 use crate::instance::InstanceStatus;
@@ -25,6 +25,8 @@ pub struct EurekaHttp {
     /// Index of the server that answered last; requests start there (sticky failover).
     preferred: AtomicUsize,
     timeout: Duration,
+    /// Whether a client certificate is configured (tls::describe_failure needs it).
+    has_client_cert: bool,
 }
 
 /// Resolves host names on reqwest's own runtime thread instead of a blocking-pool thread, so a
@@ -46,12 +48,17 @@ impl reqwest::dns::Resolve for InlineResolver {
 
 impl EurekaHttp {
     pub fn new(config: &Config) -> Result<EurekaHttp> {
-        EurekaHttp::with_servers(config.service_urls.clone(), config.timeout)
+        EurekaHttp::with_servers(config.service_urls.clone(), config.timeout, &config.tls)
     }
 
     /// An HTTP client for these servers alone (discovery needs no instance configuration).
-    pub fn with_servers(servers: Vec<ServiceUrl>, timeout: Duration) -> Result<EurekaHttp> {
+    pub fn with_servers(
+        servers: Vec<ServiceUrl>,
+        timeout: Duration,
+        tls: &Tls,
+    ) -> Result<EurekaHttp> {
         let client = Client::builder()
+            .use_preconfigured_tls(tls.client_config())
             .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -73,6 +80,7 @@ impl EurekaHttp {
             servers,
             preferred: AtomicUsize::new(0),
             timeout,
+            has_client_cert: tls.has_client_cert(),
         })
     }
 
@@ -181,7 +189,9 @@ impl EurekaHttp {
                     let bytes = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
                     return classify(&method, &url, status, bytes, server.credentials.is_some());
                 }
-                Err(e) => last_error = Some(transport_error(&method, &url, &e)),
+                Err(e) => {
+                    last_error = Some(transport_error(&method, &url, &e, self.has_client_cert))
+                }
             }
         }
         Err(last_error.expect("at least one service URL is configured"))
@@ -222,7 +232,17 @@ fn reason(body: &[u8]) -> String {
     }
 }
 
-fn transport_error(method: &Method, url: &str, error: &reqwest::Error) -> Error {
+fn transport_error(
+    method: &Method,
+    url: &str,
+    error: &reqwest::Error,
+    has_client_cert: bool,
+) -> Error {
+    // A failed handshake says which certificate problem it was; it fails over like any other
+    // connection failure.
+    if let Some(problem) = tls::describe_failure(error, has_client_cert) {
+        return Error::Transport(format!("{method} {url}: TLS: {problem}"));
+    }
     // The innermost cause ("Connection refused (os error 111)") is what a person needs.
     let mut cause: &dyn std::error::Error = error;
     while let Some(next) = cause.source() {

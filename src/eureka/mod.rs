@@ -8,8 +8,10 @@ mod http;
 #[doc(hidden)]
 pub mod paths;
 pub mod read;
+mod tls;
 
 pub use http::EurekaHttp;
+pub use tls::Tls;
 
 /// What a heartbeat told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

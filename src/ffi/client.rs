@@ -113,6 +113,8 @@ unsafe fn client_ref<'a>(
 /// Validates the config and creates a client (and its HTTP client) without sending anything.
 /// Writes `*out` only on success; free it with `registrar_client_free`. The config is only
 /// read during the call.
+/// The TLS files (REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY, and for https
+/// registries the OS trust store or SSL_CERT_FILE / SSL_CERT_DIR) are read and checked here.
 /// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_CONFIG (the message names the
 /// setting and what is wrong; passwords never appear), REGISTRAR_ERR_TRANSPORT (the HTTP
 /// client could not be created).

@@ -332,7 +332,9 @@ fn millis(ms: u32) -> Duration {
 }
 
 /// Creates a discovery cache from a config: only REGISTRY_URL (and REGISTRY_USER /
-/// REGISTRY_PASSWORD), REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL are read, so a process
+/// REGISTRY_PASSWORD), the TLS settings (REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT,
+/// REGISTRY_CLIENT_KEY; their files are read and checked here), REGISTRY_TIMEOUT and
+/// REGISTRY_FETCH_INTERVAL are read, so a process
 /// that only discovers needs no REGISTRY_APP_NAME. Starts no thread and fetches nothing (see
 /// `registrar_discovery_start`). Writes `*out` only on success; free it with
 /// `registrar_discovery_free`. The config is only read during the call.
