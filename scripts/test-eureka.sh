@@ -3,12 +3,15 @@
 # (tests/eureka-server: Spring Cloud Netflix Eureka Server with fast test settings).
 #
 #   scripts/test-eureka.sh jar                 build the jar once (cached by source hash); print its path
-#   scripts/test-eureka.sh start DIR [--auth] [--port N]
+#   scripts/test-eureka.sh start DIR [--auth] [--port N] [--tls CERTS [--mtls]]
 #                                              start a server on a free loopback port (or N), wait
 #                                              until GET /eureka/apps answers, print its service URL.
 #                                              DIR receives pid, port, url, log. --auth requires
 #                                              basic auth (user registrar, password from
 #                                              REGISTRAR_TEST_PASSWORD, default s3cret-pw).
+#                                              --tls serves https with CERTS/server.pem (made by
+#                                              scripts/test-certs.sh CERTS); --mtls also requires
+#                                              a client certificate signed by CERTS/client-ca.pem.
 #   scripts/test-eureka.sh stop DIR            stop the server started in DIR (no-op if none)
 #
 # The server's output goes to DIR/log, never to our stdout/stderr, so a stray server cannot
@@ -37,11 +40,13 @@ free_port() {
 
 start() {
   local dir=$1; shift
-  local auth=false port=""
+  local auth=false port="" certs="" mtls=false
   while [ $# -gt 0 ]; do
     case $1 in
       --auth) auth=true ;;
       --port) port=$2; shift ;;
+      --tls) certs=$(cd "$2" && pwd); shift ;;
+      --mtls) mtls=true ;;
       *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -49,21 +54,35 @@ start() {
   mkdir -p "$dir"
   local jarfile; jarfile=$(jar)
   [ -n "$port" ] || port=$(free_port)
+  # https: Spring Boot reads the PEM files itself (server.ssl.*); curl checks it like a client.
+  local scheme=http tls_args=() curl_tls=()
+  if [ -n "$certs" ]; then
+    scheme=https
+    tls_args=(--server.ssl.certificate="file:$certs/server.pem"
+              --server.ssl.certificate-private-key="file:$certs/server.key")
+    curl_tls=(--cacert "$certs/ca.pem")
+    if $mtls; then
+      tls_args+=(--server.ssl.trust-certificate="file:$certs/client-ca.pem"
+                 --server.ssl.client-auth=need)
+      curl_tls+=(--cert "$certs/client.pem" --key "$certs/client.key")
+    fi
+  fi
   # Small heap, quick JIT and serial GC: a test registry, started often, on a 2-core machine.
   setsid java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k \
     -jar "$jarfile" --server.port="$port" --server.address=127.0.0.1 \
     --registrar.test.auth="$auth" \
     --spring.security.user.name=registrar \
     --spring.security.user.password="${REGISTRAR_TEST_PASSWORD:-s3cret-pw}" \
+    "${tls_args[@]}" \
     </dev/null >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   echo "$port" >"$dir/port"
-  local url="http://127.0.0.1:$port/eureka/"
+  local url="$scheme://127.0.0.1:$port/eureka/"
   echo "$url" >"$dir/url"
   local creds=()
   $auth && creds=(-u "registrar:${REGISTRAR_TEST_PASSWORD:-s3cret-pw}")
   for _ in $(seq 1 600); do
-    if curl -fsS -o /dev/null "${creds[@]}" -H 'Accept: application/json' "${url}apps" 2>/dev/null; then
+    if curl -fsS -o /dev/null "${creds[@]}" "${curl_tls[@]}" -H 'Accept: application/json' "${url}apps" 2>/dev/null; then
       echo "$url"
       return 0
     fi
@@ -96,5 +115,5 @@ case $cmd in
   jar) jar ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) echo "usage: $0 jar | start DIR [--auth] [--port N] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 jar | start DIR [--auth] [--port N] [--tls CERTS [--mtls]] | stop DIR" >&2; exit 2 ;;
 esac

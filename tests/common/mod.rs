@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod stub;
+pub mod tls_stub;
 
 use std::ffi::{CStr, CString};
 use std::io::Write;
@@ -242,24 +243,68 @@ impl Drop for Registry {
 /// The shared plain registry: `REGISTRAR_TEST_EUREKA_URL` from scripts/test.sh, or one started
 /// for this test binary and stopped when the binary exits (a watchdog reads our stdin pipe).
 pub fn shared_url() -> String {
-    shared("REGISTRAR_TEST_EUREKA_URL", false)
+    shared("REGISTRAR_TEST_EUREKA_URL", &[])
 }
 
 /// The shared registry requiring basic auth (user `registrar`, password [`password()`]).
 pub fn shared_auth_url() -> String {
-    shared("REGISTRAR_TEST_EUREKA_AUTH_URL", true)
+    shared("REGISTRAR_TEST_EUREKA_AUTH_URL", &["--auth"])
 }
 
-fn shared(var: &str, auth: bool) -> String {
-    static STARTED: Lazy<Mutex<Vec<(bool, String, Child)>>> = Lazy::new(|| Mutex::new(Vec::new()));
+/// The test certificates (scripts/test-certs.sh): `REGISTRAR_TEST_TLS_CERTS` from
+/// scripts/test.sh, or made once for this test binary.
+pub fn tls_certs() -> PathBuf {
+    static DIR: Lazy<PathBuf> = Lazy::new(|| {
+        if let Some(dir) = std::env::var_os("REGISTRAR_TEST_TLS_CERTS") {
+            return PathBuf::from(dir);
+        }
+        let dir = run_dir().join(format!("certs-{}", std::process::id()));
+        let ok = Command::new(repo_root().join("scripts/test-certs.sh"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/test-certs.sh");
+        assert!(ok.success(), "scripts/test-certs.sh failed");
+        dir
+    });
+    DIR.clone()
+}
+
+/// A file of the test certificates, as a string path.
+pub fn cert(name: &str) -> String {
+    tls_certs().join(name).display().to_string()
+}
+
+/// The shared https registry (server certificate signed by `ca.pem`).
+pub fn shared_tls_url() -> String {
+    let certs = tls_certs().display().to_string();
+    shared("REGISTRAR_TEST_EUREKA_TLS_URL", &["--tls", &certs])
+}
+
+/// The shared https registry that requires a client certificate signed by `client-ca.pem`.
+pub fn shared_mtls_url() -> String {
+    let certs = tls_certs().display().to_string();
+    shared(
+        "REGISTRAR_TEST_EUREKA_MTLS_URL",
+        &["--tls", &certs, "--mtls"],
+    )
+}
+
+fn shared(var: &str, args: &[&str]) -> String {
+    static STARTED: Lazy<Mutex<Vec<(String, String, Child)>>> =
+        Lazy::new(|| Mutex::new(Vec::new()));
     if let Ok(url) = std::env::var(var) {
         return url;
     }
     let mut started = STARTED.lock().unwrap();
-    if let Some((_, url, _)) = started.iter().find(|(a, _, _)| *a == auth) {
+    if let Some((_, url, _)) = started.iter().find(|(v, _, _)| v == var) {
         return url.clone();
     }
-    let dir = run_dir().join(format!("shared-{}-{}", auth, std::process::id()));
+    let dir = run_dir().join(format!(
+        "shared-{}-{}",
+        var.to_lowercase(),
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     // The child stops the server when our end of its stdin closes, i.e. when this test
     // process exits, however it exits.
@@ -267,7 +312,10 @@ fn shared(var: &str, auth: bool) -> String {
         "'{}' start '{}' {} > '{}/started' || exit 1; read -r _; '{}' stop '{}'",
         repo_root().join("scripts/test-eureka.sh").display(),
         dir.display(),
-        if auth { "--auth" } else { "" },
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
         dir.display(),
         repo_root().join("scripts/test-eureka.sh").display(),
         dir.display()
@@ -292,7 +340,7 @@ fn shared(var: &str, auth: bool) -> String {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    started.push((auth, url.clone(), child));
+    started.push((var.to_string(), url.clone(), child));
     url
 }
 
