@@ -43,6 +43,14 @@ type Config struct {
 	// User and Password enable HTTP basic auth (sent preemptively).
 	User     string
 	Password string
+	// TLS for https registries; server certificates are always verified against the OS
+	// trust store (which honours SSL_CERT_FILE and SSL_CERT_DIR) plus CAFile, a PEM bundle
+	// of extra CAs for the registry alone. ClientCert and ClientKey (PEM; PKCS#8, RSA or EC
+	// key) present a client certificate for mutual TLS. The files are read by Start and
+	// NewDiscovery: a bad file is an ErrInvalidConfig naming the setting.
+	CAFile     string
+	ClientCert string
+	ClientKey  string
 	// AppName is the application name (registered upper-case). Required.
 	AppName string
 	// InstanceID defaults to "{hostname}:{app}:{port}".
@@ -144,6 +152,9 @@ func (c Config) pairs() []pair {
 	str("REGISTRY_URL", c.URL)
 	str("REGISTRY_USER", c.User)
 	str("REGISTRY_PASSWORD", c.Password)
+	str("REGISTRY_CA_FILE", c.CAFile)
+	str("REGISTRY_CLIENT_CERT", c.ClientCert)
+	str("REGISTRY_CLIENT_KEY", c.ClientKey)
 	str("REGISTRY_APP_NAME", c.AppName)
 	str("REGISTRY_INSTANCE_ID", c.InstanceID)
 	str("REGISTRY_HOSTNAME", c.Hostname)

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     import logging
     from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-    #: What a setting may be given as: text, a number (seconds, ports), a list of URLs, or a
-    #: mapping for ``metadata``. ``None`` leaves the setting unset.
-    SettingValue = Union[str, int, float, Iterable[str], Mapping[str, str], None]
+    #: What a setting may be given as: text, a number (seconds, ports), a path (the TLS
+    #: files), a list of URLs, or a mapping for ``metadata``. ``None`` leaves it unset.
+    SettingValue = Union[
+        str, int, float, "os.PathLike[str]", Iterable[str], Mapping[str, str], None
+    ]
     LogFunction = Callable[["LogLevel", str], None]
 
 __all__ = ["Client", "Config", "Info", "LogLevel", "Setting", "State", "Status", "settings"]
@@ -232,6 +234,9 @@ class Config:
             text = repr(value) if isinstance(value, float) else str(value)
         elif isinstance(value, str):
             text = value
+        elif isinstance(value, os.PathLike):
+            # ca_file=Path(...), client_cert=..., client_key=...
+            text = os.fspath(value)
         elif isinstance(value, Mapping):
             if canonical != "REGISTRY_METADATA":
                 raise TypeError(f"{canonical}: a mapping is only accepted for metadata")
