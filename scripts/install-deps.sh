@@ -3,9 +3,12 @@
 set -euo pipefail
 need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
-for tool in cargo java mvn go python3 cc curl git; do need "$tool" || missing+=("$tool"); done
+# openssl: the TLS tests make their certificates with it (scripts/test-certs.sh); the
+# library itself uses rustls, never OpenSSL.
+for tool in cargo java mvn go python3 cc curl git openssl; do need "$tool" || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing tools: ${missing[*]}; installing what Debian packages provide" >&2
-  apt-get update -qq && apt-get install -y -qq maven openjdk-17-jdk-headless golang python3 gcc curl git >&2
+  apt-get update -qq && apt-get install -y -qq maven openjdk-17-jdk-headless golang python3 gcc curl git \
+    openssl ca-certificates >&2
 fi
 cargo fetch --locked >/dev/null

@@ -110,6 +110,7 @@ build test_api-asan tests/c/test_api.c "${SANITIZE[@]}" "${STATIC[@]}"
 build test_live tests/c/test_live.c "${SHARED[@]}"
 build test_live-static tests/c/test_live.c "${STATIC[@]}"
 build test_live-asan tests/c/test_live.c "${SANITIZE[@]}" "${STATIC[@]}"
+build test_tls tests/c/test_tls.c "${SHARED[@]}"
 build register examples/c/register.c "${SHARED[@]}"
 build register-static examples/c/register.c "${STATIC[@]}"
 # Every C example compiles warning-free against both libraries (discover also runs below).
@@ -150,6 +151,15 @@ if [ -z "$url" ]; then
 fi
 export REGISTRAR_TEST_EUREKA_URL=$url REGISTRAR_TEST_EUREKA_AUTH_URL=$auth_url
 echo "==> registry $url${auth_url:+ (auth: $auth_url)}"
+if [ -z "${REGISTRAR_TEST_EUREKA_TLS_URL:-}" ]; then
+  echo "==> starting the https and mTLS Eureka servers"
+  tls_run=${REGISTRAR_TEST_RUN_DIR:-${own_run_dir:-}}
+  [ -n "$tls_run" ] || { own_run_dir=$(mktemp -d /tmp/registrar-c.XXXXXX); tls_run=$own_run_dir; }
+  own_servers+=("$tls_run/shared-tls" "$tls_run/shared-mtls")
+  tls_env=$(scripts/test-tls-servers.sh "$tls_run" 2>"$out/tls.err") ||
+    { cat "$out/tls.err"; die "the TLS Eureka servers did not start"; }
+  eval "$tls_env"
+fi
 
 # ---- test programs -----------------------------------------------------------------------
 # The library prints nothing by itself: test_api's stderr must stay empty.
@@ -166,6 +176,17 @@ check run-test_live timeout 120 "$out/test_live"
 check run-test_live-static timeout 120 "$out/test_live-static"
 check run-test_live-asan timeout 180 "$out/test_live-asan"
 check run-cpp_smoke timeout 30 "$out/cpp_smoke"
+# Wrong-host and expired certificates come from two small TLS listeners (they exit by
+# themselves after 120 s; cleanup stops them sooner).
+for name in wrong-host expired; do
+  python3 tests/c/tls_listener.py "$REGISTRAR_TEST_TLS_CERTS/$name.pem" \
+    "$REGISTRAR_TEST_TLS_CERTS/$name.key" "$out/$name.port" 120 >/dev/null 2>&1 &
+  pids+=("$!")
+done
+for ((i = 0; i < 50; i++)); do [ -s "$out/wrong-host.port" ] && [ -s "$out/expired.port" ] && break; sleep 0.1; done
+export REGISTRAR_TEST_TLS_WRONG_HOST_URL="https://127.0.0.1:$(cat "$out/wrong-host.port")/eureka/"
+export REGISTRAR_TEST_TLS_EXPIRED_URL="https://127.0.0.1:$(cat "$out/expired.port")/eureka/"
+check run-test_tls timeout 120 "$out/test_tls"
 
 # ---- the example, end to end --------------------------------------------------------------
 get_code() { # get_code BASE APP ID [user:pass] -> HTTP status of GET apps/APP/ID

@@ -47,6 +47,12 @@ if [ -z "${REGISTRAR_TEST_EUREKA_URL:-}" ] || [ -z "${REGISTRAR_TEST_EUREKA_AUTH
   REGISTRAR_TEST_EUREKA_URL=$(cat "${started[0]}/url")
   REGISTRAR_TEST_EUREKA_AUTH_URL=$(cat "${started[1]}/url")
 fi
+if [ -z "${REGISTRAR_TEST_EUREKA_TLS_URL:-}" ]; then
+  echo "test-go: starting the https and mTLS Eureka servers"
+  started+=("$REGISTRAR_TEST_RUN_DIR/shared-tls" "$REGISTRAR_TEST_RUN_DIR/shared-mtls")
+  tls_env=$(scripts/test-tls-servers.sh "$REGISTRAR_TEST_RUN_DIR") || { echo "test-go: a TLS Eureka server did not start" >&2; exit 1; }
+  eval "$tls_env"
+fi
 
 failures=()
 step() {

@@ -34,10 +34,13 @@ run "build the library (release)" cargo build --release --locked
 run "header is up to date (include/registrar.h committed)" git diff --exit-code -- include/
 run "build the test Eureka server" scripts/test-eureka.sh jar
 
-# Two shared registries for the suites; tests that restart or stop a server start their own.
+# Shared registries for the suites; tests that restart or stop a server start their own.
+# The https and mTLS ones (scripts/test-tls-servers.sh) start alongside the plain ones.
+scripts/test-tls-servers.sh "$REGISTRAR_TEST_RUN_DIR" >"$REGISTRAR_TEST_RUN_DIR/tls.env" & tls_pid=$!
 REGISTRAR_TEST_EUREKA_URL=$(scripts/test-eureka.sh start "$REGISTRAR_TEST_RUN_DIR/shared") || failures+=("start shared Eureka")
 REGISTRAR_TEST_EUREKA_AUTH_URL=$(scripts/test-eureka.sh start "$REGISTRAR_TEST_RUN_DIR/shared-auth" --auth) || failures+=("start shared Eureka (auth)")
 export REGISTRAR_TEST_EUREKA_URL REGISTRAR_TEST_EUREKA_AUTH_URL
+if wait $tls_pid; then eval "$(cat "$REGISTRAR_TEST_RUN_DIR/tls.env")"; else failures+=("start shared Eureka (https, mTLS)"); fi
 
 run "cargo test" cargo test --release --locked -- --test-threads=2
 run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGISTRAR_TEST_EUREKA_URL" scripts/demo.sh --for 2

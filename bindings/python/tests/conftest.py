@@ -211,3 +211,42 @@ def python_env(**extra: str) -> Dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+class TlsServers:
+    """The shared https and mTLS registries and the certificates they use (made by
+    scripts/test-certs.sh; see scripts/test-tls-servers.sh)."""
+
+    def __init__(self, certs: Path, tls_url: str, mtls_url: str):
+        self.certs = certs
+        self.tls_url = tls_url
+        self.mtls_url = mtls_url
+
+    def cert(self, name: str) -> str:
+        return str(self.certs / name)
+
+
+@pytest.fixture(scope="session")
+def tls_servers(run_dir: Path) -> Iterator[TlsServers]:
+    names = ("REGISTRAR_TEST_TLS_CERTS", "REGISTRAR_TEST_EUREKA_TLS_URL", "REGISTRAR_TEST_EUREKA_MTLS_URL")
+    if all(os.environ.get(n) for n in names):
+        certs, tls_url, mtls_url = (os.environ[n] for n in names)
+        yield TlsServers(Path(certs), tls_url, mtls_url)
+        return
+    # pytest run on its own: start both here (scripts/test.sh normally does).
+    directory = Path(tempfile.mkdtemp(prefix="pytest-tls.", dir=run_dir))
+    result = subprocess.run(
+        [str(REPO / "scripts" / "test-tls-servers.sh"), str(directory)],
+        capture_output=True, text=True, timeout=240,
+    )
+    try:
+        if result.returncode != 0:
+            raise RuntimeError(f"cannot start the TLS registries: {result.stderr[-2000:]}")
+        values = dict(
+            line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines()
+        )
+        values = {k: v.strip("'") for k, v in values.items()}
+        yield TlsServers(Path(values[names[0]]), values[names[1]], values[names[2]])
+    finally:
+        for name in ("shared-tls", "shared-mtls"):
+            subprocess.run([str(EUREKA_SCRIPT), "stop", str(directory / name)], timeout=60)
