@@ -13,7 +13,9 @@
 //! The result is a `rustls::ClientConfig` built with the same rustls and crypto provider
 //! (ring) that reqwest uses, handed to reqwest with `use_preconfigured_tls`.
 
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +34,8 @@ pub struct Tls {
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
     config: Arc<ClientConfig>,
+    /// A hash of everything loaded (trusted CAs, client chain and key): see `PartialEq`.
+    fingerprint: u64,
 }
 
 impl fmt::Debug for Tls {
@@ -45,13 +49,13 @@ impl fmt::Debug for Tls {
     }
 }
 
-/// Two handles configured with the same files are equal (the loaded configurations are
-/// equivalent; rustls configurations cannot be compared themselves).
+/// Equal when the same certificates and key were loaded, so handles with equal TLS settings
+/// can share one HTTP client (and its connections), while a handle created after a file was
+/// renewed on disk, or with another SSL_CERT_FILE, gets its own. (rustls configurations
+/// cannot be compared themselves.)
 impl PartialEq for Tls {
     fn eq(&self, other: &Tls) -> bool {
-        self.ca_file == other.ca_file
-            && self.client_cert == other.client_cert
-            && self.client_key == other.client_key
+        self.fingerprint == other.fingerprint
     }
 }
 
@@ -68,15 +72,18 @@ impl Tls {
             path("REGISTRY_CLIENT_KEY"),
         );
 
+        let mut fingerprint = DefaultHasher::new();
         let mut roots = RootCertStore::empty();
         if uses_https {
-            add_os_roots(&mut roots)?;
+            let os_roots = os_roots()?;
+            os_roots.hash(&mut fingerprint);
+            // Certificates rustls cannot use (old or odd entries of a system bundle) are skipped.
+            roots.add_parsable_certificates(os_roots);
         }
         if let Some(file) = &ca_file {
-            for (index, cert) in read_certificates("REGISTRY_CA_FILE", file)?
-                .into_iter()
-                .enumerate()
-            {
+            let certs = read_certificates("REGISTRY_CA_FILE", file)?;
+            certs.hash(&mut fingerprint);
+            for (index, cert) in certs.into_iter().enumerate() {
                 roots.add(cert).map_err(|e| {
                     Error::InvalidConfig(format!(
                         "REGISTRY_CA_FILE '{}': certificate {} is not a usable CA certificate: {e}",
@@ -112,6 +119,8 @@ impl Tls {
             (Some(cert_file), Some(key_file)) => {
                 let chain = read_certificates("REGISTRY_CLIENT_CERT", cert_file)?;
                 let key = read_private_key(key_file)?;
+                chain.hash(&mut fingerprint);
+                key.secret_der().hash(&mut fingerprint);
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| client_key_error(cert_file, key_file, e))?
@@ -122,6 +131,7 @@ impl Tls {
             client_cert,
             client_key,
             config: Arc::new(config),
+            fingerprint: fingerprint.finish(),
         })
     }
 
@@ -136,9 +146,9 @@ impl Tls {
     }
 }
 
-/// Adds the OS trust store, or exactly what `SSL_CERT_FILE` / `SSL_CERT_DIR` name when set
+/// The OS trust store, or exactly what `SSL_CERT_FILE` / `SSL_CERT_DIR` name when set
 /// (OpenSSL's convention, which curl, git and Python follow too).
-fn add_os_roots(roots: &mut RootCertStore) -> Result<()> {
+fn os_roots() -> Result<Vec<CertificateDer<'static>>> {
     let found = rustls_native_certs::load_native_certs();
     // The user pointed at these files: a problem there is theirs to fix, so say so. Without
     // the variables, one unreadable file in the system store must not stop the others.
@@ -152,9 +162,7 @@ fn add_os_roots(roots: &mut RootCertStore) -> Result<()> {
             }
         }
     }
-    // Certificates rustls cannot use (old or odd entries of a system bundle) are skipped.
-    roots.add_parsable_certificates(found.certs);
-    Ok(())
+    Ok(found.certs)
 }
 
 fn read_file(variable: &str, path: &Path) -> Result<Vec<u8>> {
@@ -359,6 +367,54 @@ mod tests {
             .contains("has expired"));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(describe_failure(&refused, false), None);
+    }
+
+    #[test]
+    fn equal_when_the_same_certificates_are_loaded() {
+        let dir = std::env::temp_dir().join(format!("registrar-tls-eq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.pem"), dir.join("b.pem"));
+        // Two different CA certificates: the first and last of the system store.
+        let os = rustls_native_certs::load_native_certs().certs;
+        if os.len() < 2 {
+            return; // no OS store on this machine; nothing to compare with
+        }
+        let pem = |der: &CertificateDer| {
+            let b64 = base64_encode(der.as_ref());
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
+        };
+        std::fs::write(&a, pem(&os[0])).unwrap();
+        std::fs::write(&b, pem(&os[os.len() - 1])).unwrap();
+        let load = |path: &Path| {
+            let mut s = Settings::new();
+            s.set("REGISTRY_CA_FILE", path.to_str().unwrap()).unwrap();
+            Tls::from_settings(&s, false).unwrap()
+        };
+        let first = load(&a);
+        assert_eq!(first, load(&a), "same file, same content");
+        assert_ne!(first, load(&b), "another CA");
+        // The same path renewed on disk is a different configuration.
+        std::fs::copy(&b, &a).unwrap();
+        assert_ne!(first, load(&a), "same path, new content");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Standard base64 (tests only: PEM-encode a DER certificate).
+    fn base64_encode(bytes: &[u8]) -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 
     #[test]
