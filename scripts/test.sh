@@ -44,7 +44,7 @@ if wait $tls_pid; then eval "$(cat "$REGISTRAR_TEST_RUN_DIR/tls.env")"; else fai
 
 run "cargo test" cargo test --release --locked -- --test-threads=2
 run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGISTRAR_TEST_EUREKA_URL" scripts/demo.sh --for 2
-for suite in c python go; do
+for suite in c python go cli; do
   [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"
 done
 
