@@ -26,10 +26,12 @@ pids=()
 own_servers=()
 
 cleanup() {
-  local pid dir
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  # The services started under registrar (their pids are in the state dirs).
-  for pid in $(cat "$work"/*/pid 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  local pid child dir
+  for pid in "${pids[@]}"; do
+    # The service a registrar supervises first, then registrar itself.
+    for child in $(pgrep -P "$pid" 2>/dev/null); do kill -KILL "$child" 2>/dev/null; done
+    kill -KILL "$pid" 2>/dev/null
+  done
   for dir in "${own_servers[@]}"; do scripts/test-eureka.sh stop "$dir" >/dev/null 2>&1; done
   [ "$failed" -eq 0 ] && rm -rf "$work"
 }
@@ -57,7 +59,12 @@ if [ -z "${REGISTRAR_TEST_EUREKA_AUTH_URL:-}" ]; then
   own_servers+=("$work/eureka-auth")
 fi
 eureka=$REGISTRAR_TEST_EUREKA_URL
-if command -v node >/dev/null; then server=(node tests/cli/server.js); else server=(python3 tests/cli/server.py); fi
+# REGISTRAR_TEST_CLI_SERVER=python forces the Python service (what a machine without Node.js runs).
+if [ "${REGISTRAR_TEST_CLI_SERVER:-}" != python ] && command -v node >/dev/null; then
+  server=(node tests/cli/server.js)
+else
+  server=(python3 tests/cli/server.py)
+fi
 echo "registrar: $bin; service: ${server[*]}; registry: $eureka"
 
 free_port() {
@@ -131,6 +138,11 @@ wait_signalled() { # wait_signalled DIR SIGNAL: the service noted SIGNAL within 
 }
 quiet() { "$@" >/dev/null; }
 has() { grep -q -- "$2" "$1"; }
+wait_listening() { # wait_listening PORT: the test service answers within 10 s
+  local i
+  for i in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done
+  return 1
+}
 gone() { test "$(status_of "$1" "$2")" = GONE; }
 query_fails_with() { # query_fails_with CODE TEXT registrar-args...: exit CODE, TEXT on stderr
   local want=$1 text=$2 code; shift 2
@@ -208,7 +220,7 @@ clear_env
 echo "--- run: the command is killed by SIGKILL"
 start_run killed --ready now
 check "--ready now: UP at once" wait_status "$app" "$id" UP 5
-sleep 0.5
+check "the service answers" wait_listening "$port"
 curl -s "http://127.0.0.1:$port/die" >/dev/null
 check "killed by signal 9: exit status 137" wait_exit "$rpid" 137
 check "the killed command's instance is deregistered" gone "$app" "$id"
@@ -234,6 +246,8 @@ rpid=$!; pids+=("$rpid")
 check "UP while the command runs" wait_status "$app" "$id" UP 5
 check "exit status 5 (the command's)" wait_exit "$rpid" 5
 check "deregistered when the command ended" gone "$app" "$id"
+check "the command starts with no signal blocked (it can receive what is passed on)" bash -c "
+  '$bin' run -q --ready now -- grep -x 'SigBlk:[[:space:]]*0*' /proc/self/status >/dev/null 2>&1"
 check "a command that does not exist: exit 127, named" query_fails_with 127 "/no/such-command" run -- /no/such-command
 check "nothing registered for it" gone "$app" "$id"
 clear_env

@@ -4,10 +4,14 @@
 //! `sigwait`, which hands them to ordinary Rust code through a callback. No signal handler runs,
 //! so nothing has to be async-signal-safe. [`listen`] must run before any other thread is
 //! started (the blocked mask is inherited by threads created afterwards, such as the agent's).
-//! Children started by `std::process::Command` get an empty mask again (std resets it), so the
-//! supervised command receives these signals normally.
+//! A child inherits the mask across exec (std's `Command` does not reset it), so
+//! [`unblock_in_child`] empties it in the child between fork and exec: the supervised command
+//! must receive the signals we pass on (a Python program would not otherwise; Node.js happens to
+//! reset its mask itself).
 
 use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 pub use libc::{SIGHUP, SIGINT, SIGTERM};
 
@@ -42,6 +46,22 @@ pub fn listen(
             }
         })?;
     Ok(())
+}
+
+/// Makes the child that `command` starts begin with no signal blocked.
+pub fn unblock_in_child(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls sigemptyset and
+    // pthread_sigmask, which are async-signal-safe, on a local set; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            match libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) {
+                0 => Ok(()),
+                rc => Err(io::Error::from_raw_os_error(rc)),
+            }
+        });
+    }
 }
 
 /// Sends `signal` to process `pid`.

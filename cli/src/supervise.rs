@@ -235,10 +235,10 @@ pub fn run(args: &Args, log: Log) -> Result<i32, Failure> {
     listen_for_signals(&events)?;
 
     let program = &args.cmd[0];
-    let mut child = match std::process::Command::new(program)
-        .args(&args.cmd[1..])
-        .spawn()
-    {
+    let mut command = std::process::Command::new(program);
+    command.args(&args.cmd[1..]);
+    signals::unblock_in_child(&mut command);
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
