@@ -9,7 +9,9 @@ package registrar
 // Strings that the library copies out snprintf-style are also fetched entirely inside one C
 // call (retrying with a bigger buffer if needed), so a concurrent change cannot truncate them.
 //
-// No Go pointer is kept by C after a call returns and no C code ever calls back into Go.
+// No Go pointer is kept by C after a call returns. The one way C calls back into Go is the
+// log callback (logger.go): the library's background thread calls rg_log_trampoline with a
+// cgo.Handle (an integer, not a Go pointer) as user_data, and rg_log_free releases it.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
@@ -32,6 +34,19 @@ typedef struct {
 	char *value; // malloc'd value when status == 0
 	size_t len;
 } rg_string;
+
+// ---- logging: C -> Go (the exported functions live in logger.go) ----
+
+extern void registrarGoLog(uintptr_t handle, int32_t level, char *message);
+extern void registrarGoFreeLog(uintptr_t handle);
+
+static void rg_log_trampoline(void *user_data, int32_t level, const char *message) {
+	registrarGoLog((uintptr_t)user_data, level, (char *)message);
+}
+
+static void rg_log_free(void *user_data) {
+	registrarGoFreeLog((uintptr_t)user_data);
+}
 
 static char *rg_take_error(void) {
 	size_t n = registrar_last_error_message(NULL, 0);
@@ -61,6 +76,13 @@ static rg_result rg_config_validate(const registrar_config *cfg) {
 
 static rg_result rg_client_new(const registrar_config *cfg, registrar_client **out) {
 	return rg_done(registrar_client_new(cfg, out));
+}
+
+// handle 0 removes the logger; otherwise the library owns the handle from now on and frees
+// it through rg_log_free after its last call (on failure it is not taken: Go frees it).
+static rg_result rg_client_set_logger(const registrar_client *c, uintptr_t handle, int32_t max_level) {
+	if (handle == 0) return rg_done(registrar_client_set_logger(c, NULL, NULL, NULL, max_level));
+	return rg_done(registrar_client_set_logger(c, rg_log_trampoline, (void *)handle, rg_log_free, max_level));
 }
 
 static rg_result rg_start(const registrar_client *c) {
@@ -174,6 +196,11 @@ static rg_result rg_discovery_choose(const registrar_discovery *d, int32_t looku
                                      const char *name, int32_t choice,
                                      registrar_instance_list **out) {
 	return rg_done(registrar_discovery_choose(d, lookup, name, choice, out));
+}
+
+static rg_result rg_discovery_set_logger(const registrar_discovery *d, uintptr_t handle, int32_t max_level) {
+	if (handle == 0) return rg_done(registrar_discovery_set_logger(d, NULL, NULL, NULL, max_level));
+	return rg_done(registrar_discovery_set_logger(d, rg_log_trampoline, (void *)handle, rg_log_free, max_level));
 }
 
 static rg_result rg_discovery_stop(const registrar_discovery *d, uint32_t timeout_ms) {
@@ -328,6 +355,10 @@ func newCClient(cfg cConfig) (cClient, error) {
 
 func (c cClient) start() error { return errResult(C.rg_start(c.p)) }
 
+func (c cClient) setLogger(handle uintptr, max LogLevel) error {
+	return errResult(C.rg_client_set_logger(c.p, C.uintptr_t(handle), C.int32_t(max)))
+}
+
 func (c cClient) waitRegistered(timeoutMs uint32) error {
 	return errResult(C.rg_wait_registered(c.p, C.uint32_t(timeoutMs)))
 }
@@ -402,6 +433,10 @@ func newCDiscovery(cfg cConfig) (cDiscovery, error) {
 
 func (d cDiscovery) start() error { return errResult(C.rg_discovery_start(d.p)) }
 
+func (d cDiscovery) setLogger(handle uintptr, max LogLevel) error {
+	return errResult(C.rg_discovery_set_logger(d.p, C.uintptr_t(handle), C.int32_t(max)))
+}
+
 func (d cDiscovery) waitReady(timeoutMs uint32) error {
 	return errResult(C.rg_discovery_wait_ready(d.p, C.uint32_t(timeoutMs)))
 }
@@ -440,11 +475,31 @@ func (d cDiscovery) lastErrorMessage() (string, error) {
 	return stringResult(C.rg_discovery_last_error(d.p))
 }
 
-// lookup kinds and flags of the C API.
+// Lookup says what the name of a discovery query is.
+type Lookup int32
+
 const (
-	lookupApp       = int32(C.REGISTRAR_LOOKUP_APP)
-	lookupVIP       = int32(C.REGISTRAR_LOOKUP_VIP)
-	lookupSecureVIP = int32(C.REGISTRAR_LOOKUP_SECURE_VIP)
+	LookupApp       Lookup = C.REGISTRAR_LOOKUP_APP        // an application name (case-insensitive)
+	LookupVIP       Lookup = C.REGISTRAR_LOOKUP_VIP        // a VIP address (exact)
+	LookupSecureVIP Lookup = C.REGISTRAR_LOOKUP_SECURE_VIP // a secure VIP address (exact)
+)
+
+// Choice is how Discovery.ChooseBy picks one of the UP instances.
+type Choice int32
+
+const (
+	RoundRobin Choice = C.REGISTRAR_CHOICE_ROUND_ROBIN // each UP instance in turn, evenly, across refreshes
+	Random     Choice = C.REGISTRAR_CHOICE_RANDOM      // one at random
+)
+
+// URLFlags shape a base URL (Discovery.ChooseURLBy, Instance.URLWith); combine with |.
+type URLFlags uint32
+
+const (
+	// URLSecure gives "https://host:securePort" when the instance's secure port is enabled.
+	URLSecure URLFlags = C.REGISTRAR_URL_SECURE
+	// URLUseIP puts the instance's IP address in place of its host name.
+	URLUseIP URLFlags = C.REGISTRAR_URL_USE_IP
 )
 
 func queryFlags(all bool) C.uint32_t {
@@ -454,7 +509,7 @@ func queryFlags(all bool) C.uint32_t {
 	return 0
 }
 
-func (d cDiscovery) instances(lookup int32, name string, all bool) ([]Instance, error) {
+func (d cDiscovery) instances(lookup Lookup, name string, all bool) ([]Instance, error) {
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
 	var list *C.registrar_instance_list
@@ -482,25 +537,21 @@ func (d cDiscovery) instance(id string) ([]Instance, error) {
 	return takeList(list), nil
 }
 
-func (d cDiscovery) choose(lookup int32, name string) ([]Instance, error) {
+func (d cDiscovery) choose(lookup Lookup, name string, choice Choice) ([]Instance, error) {
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
 	var list *C.registrar_instance_list
-	err := errResult(C.rg_discovery_choose(d.p, C.int32_t(lookup), cn, C.REGISTRAR_CHOICE_ROUND_ROBIN, &list))
+	err := errResult(C.rg_discovery_choose(d.p, C.int32_t(lookup), cn, C.int32_t(choice), &list))
 	if err != nil {
 		return nil, err
 	}
 	return takeList(list), nil
 }
 
-func (d cDiscovery) chooseURL(lookup int32, name string, secure bool) (string, error) {
+func (d cDiscovery) chooseURL(lookup Lookup, name string, choice Choice, flags URLFlags) (string, error) {
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
-	var flags C.uint32_t
-	if secure {
-		flags = C.REGISTRAR_URL_SECURE
-	}
-	return stringResult(C.rg_discovery_choose_url(d.p, C.int32_t(lookup), cn, C.REGISTRAR_CHOICE_ROUND_ROBIN, flags))
+	return stringResult(C.rg_discovery_choose_url(d.p, C.int32_t(lookup), cn, C.int32_t(choice), C.uint32_t(flags)))
 }
 
 func (d cDiscovery) stop(timeoutMs uint32) error {

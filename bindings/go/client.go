@@ -142,6 +142,12 @@ func Start(cfg Config) (*Client, error) {
 		h.close(0)
 		return nil, err
 	}
+	if cfg.Logger != nil {
+		if err := setLogger(cfg.Logger, func(lh uintptr) error { return raw.setLogger(lh, cfg.LogLevel) }); err != nil {
+			h.close(0)
+			return nil, err
+		}
+	}
 	id, err1 := raw.instanceID()
 	app, err2 := raw.appName()
 	if err := firstErr(err1, err2, raw.start()); err != nil {
@@ -196,6 +202,17 @@ func (c *Client) AppName() string { return c.appName }
 func (c *Client) SetStatus(s Status) error {
 	defer runtime.KeepAlive(c)
 	return c.h.use(func(cc cClient) error { return cc.setStatus(s) })
+}
+
+// SetLogger sends the library's log messages of level max or more severe to f, on the
+// client's background thread (see LogFunc); nil f removes the current logger. The library
+// logs nothing unless asked, and a failure once per distinct problem, not once per retry.
+// Errors: ErrInvalidArgument (bad level), ErrShutDown.
+func (c *Client) SetLogger(f LogFunc, max LogLevel) error {
+	defer runtime.KeepAlive(c)
+	return c.h.use(func(cc cClient) error {
+		return setLogger(f, func(h uintptr) error { return cc.setLogger(h, max) })
+	})
 }
 
 // Up marks the instance ready for traffic (SetStatus(StatusUp)).

@@ -83,6 +83,13 @@ type Config struct {
 	// library's default, STARTING. Set StatusUp to register as ready at once.
 	Status Status
 
+	// Logger receives the library's log messages of LogLevel or more severe, from the first
+	// request on (Start and NewDiscovery install it before anything is sent); nil logs nothing,
+	// the library's default. The zero LogLevel, LogError, sends errors only. SetLogger changes
+	// it later.
+	Logger   LogFunc
+	LogLevel LogLevel
+
 	// Settings holds raw values by setting name, parsed by the library exactly like the
 	// environment: "REGISTRY_PORT" or "port" (case-insensitive, prefix optional). An unknown
 	// name is an ErrInvalidConfig from Start. ConfigFromEnv fills it.

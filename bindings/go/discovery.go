@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,14 +81,24 @@ type Instance struct {
 
 // URL is the base URL to call: "http://host:port", or "https://host:securePort" when secure
 // is true and the secure port is enabled; the IP address when there is no host name. Same
-// rule as the C library's.
+// rule as the C library's (URLWith(URLSecure) is the same).
 func (i Instance) URL(secure bool) string {
+	if secure {
+		return i.URLWith(URLSecure)
+	}
+	return i.URLWith(0)
+}
+
+// URLWith is URL with the C library's flags: URLSecure as URL(true), URLUseIP for the IP
+// address in place of the host name. The same rule as registrar_instance_list_url (the
+// tests compare the two), applied to this Go copy of the instance.
+func (i Instance) URLWith(flags URLFlags) string {
 	host := i.HostName
-	if host == "" {
+	if flags&URLUseIP != 0 || host == "" {
 		host = i.IPAddr
 	}
 	scheme, port := "http", i.Port
-	if secure && i.SecurePortEnabled {
+	if flags&URLSecure != 0 && i.SecurePortEnabled {
 		scheme, port = "https", i.SecurePort
 	}
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
@@ -102,6 +114,7 @@ func (i Instance) URL(secure bool) string {
 type Discovery struct {
 	h       *discoveryHandle
 	cleanup runtime.Cleanup
+	watch   *changeWatch // OnChange's goroutine; it never refers to the Discovery itself
 }
 
 // discoveryHandle guards the C discovery pointer exactly like the Client's handle.
@@ -126,7 +139,13 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 		return nil, err
 	}
 	h := &discoveryHandle{c: raw, closed: errDiscoveryClosed}
-	d := &Discovery{h: h}
+	if cfg.Logger != nil {
+		if err := setLogger(cfg.Logger, func(lh uintptr) error { return raw.setLogger(lh, cfg.LogLevel) }); err != nil {
+			h.close(0)
+			return nil, err
+		}
+	}
+	d := &Discovery{h: h, watch: &changeWatch{h: h}}
 	d.cleanup = runtime.AddCleanup(d, func(h *discoveryHandle) {
 		// Stopping may wait for a request in flight: not on the runtime's cleanup goroutine.
 		go h.close(0)
@@ -229,20 +248,20 @@ func (d *Discovery) Refresh(ctx context.Context) error {
 // Instances returns the instances of an application (case-insensitive), sorted by id: the UP
 // ones, or all of them with all. An unknown application gives an empty list.
 func (d *Discovery) Instances(app string, all bool) ([]Instance, error) {
-	return d.query(lookupApp, app, all)
+	return d.query(LookupApp, app, all)
 }
 
 // ByVIP returns the instances registered under a VIP address (exact), like Instances.
 func (d *Discovery) ByVIP(vip string, all bool) ([]Instance, error) {
-	return d.query(lookupVIP, vip, all)
+	return d.query(LookupVIP, vip, all)
 }
 
 // BySecureVIP returns the instances registered under a secure VIP address, like Instances.
 func (d *Discovery) BySecureVIP(vip string, all bool) ([]Instance, error) {
-	return d.query(lookupSecureVIP, vip, all)
+	return d.query(LookupSecureVIP, vip, all)
 }
 
-func (d *Discovery) query(lookup int32, name string, all bool) ([]Instance, error) {
+func (d *Discovery) query(lookup Lookup, name string, all bool) ([]Instance, error) {
 	defer runtime.KeepAlive(d)
 	var out []Instance
 	err := d.h.use(func(c cDiscovery) (err error) {
@@ -284,17 +303,24 @@ func (d *Discovery) Instance(id string) (Instance, error) {
 // Choose returns the next UP instance of an application, round robin. ErrNotFound when it
 // has no UP instance (or nothing was fetched yet: the message says which).
 func (d *Discovery) Choose(app string) (Instance, error) {
+	return d.ChooseBy(LookupApp, app, RoundRobin)
+}
+
+// ChooseBy returns one UP instance under an application name, a VIP or a secure VIP
+// (lookup), each in turn (RoundRobin, evenly, across refreshes) or at Random. ErrNotFound
+// when there is none (or nothing was fetched yet: the message says which).
+func (d *Discovery) ChooseBy(lookup Lookup, name string, choice Choice) (Instance, error) {
 	defer runtime.KeepAlive(d)
 	var out []Instance
 	err := d.h.use(func(c cDiscovery) (err error) {
-		out, err = c.choose(lookupApp, app)
+		out, err = c.choose(lookup, name, choice)
 		return err
 	})
 	if err != nil {
 		return Instance{}, err
 	}
 	if len(out) == 0 {
-		return Instance{}, newError(CodeNotFound, "no UP instance of "+app)
+		return Instance{}, newError(CodeNotFound, "no UP instance of "+name)
 	}
 	return out[0], nil
 }
@@ -302,13 +328,35 @@ func (d *Discovery) Choose(app string) (Instance, error) {
 // ChooseURL chooses like Choose and returns the instance's base URL: "http://host:port", or
 // with secure "https://host:securePort" when its secure port is enabled.
 func (d *Discovery) ChooseURL(app string, secure bool) (string, error) {
+	var flags URLFlags
+	if secure {
+		flags = URLSecure
+	}
+	return d.ChooseURLBy(LookupApp, app, RoundRobin, flags)
+}
+
+// ChooseURLBy chooses like ChooseBy and returns the instance's base URL, shaped by flags
+// (URLSecure, URLUseIP) as Instance.URLWith would.
+func (d *Discovery) ChooseURLBy(lookup Lookup, name string, choice Choice, flags URLFlags) (string, error) {
 	defer runtime.KeepAlive(d)
 	var url string
 	err := d.h.use(func(c cDiscovery) (err error) {
-		url, err = c.chooseURL(lookupApp, app, secure)
+		url, err = c.chooseURL(lookup, name, choice, flags)
 		return err
 	})
 	return url, err
+}
+
+// SetLogger sends the cache's log messages of level max or more severe to f, on the
+// discovery's background thread (see LogFunc); nil f removes the current logger. Messages:
+// the first fetch (INFO), a failing refresh (WARN, once per distinct problem) and the
+// recovery (INFO), a hash mismatch (WARN), every change applied (DEBUG). Config.Logger
+// installs one before Start. Errors: ErrInvalidArgument (bad level), ErrShutDown.
+func (d *Discovery) SetLogger(f LogFunc, max LogLevel) error {
+	defer runtime.KeepAlive(d)
+	return d.h.use(func(c cDiscovery) error {
+		return setLogger(f, func(h uintptr) error { return c.setLogger(h, max) })
+	})
 }
 
 // Info returns a snapshot of the cache's state, version, size and counters. After Close it
@@ -385,12 +433,89 @@ func (d *Discovery) WaitChange(ctx context.Context, since uint64) (uint64, error
 	}
 }
 
+// OnChange calls f(version) after every change of the cached registry, on a goroutine of
+// this Discovery's own (started on first use), in the order the functions were added. It
+// waits in the C library (registrar_discovery_wait_change), so the library's thread never
+// runs Go code for it. A panic in f is not recovered. After Close returns no call starts;
+// Close waits up to 5 s for a call in progress (so f may call Close, which then returns
+// after that wait).
+func (d *Discovery) OnChange(f func(version uint64)) {
+	d.watch.add(f)
+	runtime.KeepAlive(d)
+}
+
+// changeWatch is OnChange's state, shared with its goroutine.
+type changeWatch struct {
+	h         *discoveryHandle
+	mu        sync.Mutex
+	callbacks []func(uint64)
+	done      chan struct{} // closed when the goroutine ends; nil before it starts
+	closing   atomic.Bool
+}
+
+// watchSlice bounds each wait of the OnChange goroutine, so that it notices Close.
+const watchSlice = 250 * time.Millisecond
+
+func (w *changeWatch) add(f func(uint64)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.callbacks = append(w.callbacks, f)
+	if w.done == nil {
+		w.done = make(chan struct{})
+		go w.run()
+	}
+}
+
+func (w *changeWatch) run() {
+	defer close(w.done)
+	var since uint64
+	for !w.closing.Load() {
+		var v uint64
+		err := w.h.use(func(c cDiscovery) (err error) {
+			v, err = c.waitChange(since, uint32(watchSlice/time.Millisecond))
+			return err
+		})
+		if err != nil {
+			if e, ok := err.(*Error); ok && e.Code == CodeTimeout {
+				continue
+			}
+			return // closed or stopped: nothing will change any more
+		}
+		since = v
+		w.mu.Lock()
+		callbacks := append([]func(uint64){}, w.callbacks...)
+		w.mu.Unlock()
+		for _, f := range callbacks {
+			if w.closing.Load() {
+				return
+			}
+			f(v)
+		}
+	}
+}
+
+// stop makes the goroutine end and waits for it, at most 5 s.
+func (w *changeWatch) stop() {
+	w.closing.Store(true)
+	w.mu.Lock()
+	done := w.done
+	w.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 // Close stops the background thread (waiting at most the configured Timeout for a request
 // in flight) and frees the cache. Idempotent: closing again returns nil. Instances already
 // returned stay valid (they are Go copies).
 func (d *Discovery) Close() error {
 	d.cleanup.Stop()
+	d.watch.closing.Store(true) // no OnChange call starts from now on
 	err := d.h.close(0)
+	d.watch.stop()
 	runtime.KeepAlive(d)
 	return err
 }
