@@ -32,6 +32,8 @@ run "install toolchains and dependencies" scripts/install-deps.sh || true
 
 run "build the library (release)" cargo build --release --locked
 run "header is up to date (include/registrar.h committed)" git diff --exit-code -- include/
+run "parity: every C function and setting has a counterpart in each wrapper and the README" \
+  python3 scripts/check-parity.py --self-test
 run "build the test Eureka server" scripts/test-eureka.sh jar
 
 # Shared registries for the suites; tests that restart or stop a server start their own.
