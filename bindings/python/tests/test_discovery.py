@@ -217,3 +217,37 @@ def test_discover_example(eureka_url, fleet):
         timeout=60,
     )
     assert result.returncode == 1 and "unreachable" in result.stderr
+
+
+def test_discovery_logger(eureka_url):
+    """The cache's messages reach a Python function (the first fetch at INFO) and a
+    logging.Logger; set_logger(None) and close remove it; a bad level is refused."""
+    import logging
+
+    got: List[tuple] = []
+    d = registrar.Discovery(from_env=False, url=eureka_url, timeout=2)
+    d.set_logger(lambda level, message: got.append((level, message)), registrar.LogLevel.DEBUG)
+    with d:
+        d.wait_ready(timeout=15)
+        deadline = time.monotonic() + 10
+        while not any(level == registrar.LogLevel.INFO for level, _ in got) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(level == registrar.LogLevel.INFO for level, _ in got), got
+        assert all(isinstance(level, registrar.LogLevel) and message for level, message in got)
+        with pytest.raises(ValueError):  # as for Client.set_logger: not a LogLevel
+            d.set_logger(print, 42)
+        d.set_logger(logging.getLogger("registrar-test"), registrar.LogLevel.WARN)
+        d.set_logger(None)
+    with pytest.raises(registrar.ShutDownError):
+        d.set_logger(print)
+
+
+def test_discovery_logger_reports_an_unreachable_registry():
+    warnings: List[str] = []
+    d = registrar.Discovery(from_env=False, url="http://127.0.0.1:1/eureka/", timeout=0.5)
+    d.set_logger(lambda level, message: warnings.append(message), registrar.LogLevel.WARN)
+    with d:
+        deadline = time.monotonic() + 10
+        while not warnings and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert warnings and "127.0.0.1" in warnings[0], warnings

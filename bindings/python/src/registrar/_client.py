@@ -612,36 +612,7 @@ class Client:
         not once per retry. The function is called on the client's background thread (which
         then takes the GIL for the call): keep it quick. It is removed on :meth:`close` and at
         interpreter exit (before Python's teardown), never called after :meth:`stop` returns."""
-        if logger is None:
-            with self._use() as h:
-                _check(lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, int(level)))
-            self._has_py_logger = False
-            return
-        logging_module = sys.modules.get("logging")  # a Logger implies logging is imported
-        if logging_module is not None and isinstance(logger, logging_module.Logger):
-            target = logger
-
-            def function(lvl: LogLevel, message: str) -> None:
-                target.log(_PY_LEVELS.get(lvl, 40), "%s", message)
-
-        else:
-            function = logger  # type: ignore[assignment]
-        key = next(_log_ids)
-        with _log_sinks_lock:
-            _log_sinks[key] = (function,)
-        try:
-            with self._use() as h:
-                _check(
-                    lib.registrar_client_set_logger(
-                        h, _LOG_CALLBACK, key, _FREE_CALLBACK, int(LogLevel(level))
-                    )
-                )
-        except BaseException:
-            with _log_sinks_lock:
-                _log_sinks.pop(key, None)
-            raise
-        self._has_py_logger = True
-        _clients_with_loggers.add(self)
+        _set_logger(self, lib.registrar_client_set_logger, logger, level)
 
     # --- internals ---
 
@@ -690,7 +661,41 @@ def _finalize(handle: int, pid: int) -> None:
     lib.registrar_client_free(handle)
 
 
-_clients_with_loggers: "weakref.WeakSet[Client]" = weakref.WeakSet()
+#: Clients and discovery caches with a Python logger installed (removed at exit, below).
+_clients_with_loggers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _set_logger(
+    owner: Any, c_set_logger: Any, logger: "Union[logging.Logger, LogFunction, None]", level: int
+) -> None:
+    """Installs (or with None removes) a Python logger on a Client or a Discovery through
+    the library's set_logger function; one implementation for both handle types."""
+    if logger is None:
+        with owner._use() as h:
+            _check(c_set_logger(h, _NO_LOG, None, _NO_FREE, int(level)))
+        owner._has_py_logger = False
+        return
+    logging_module = sys.modules.get("logging")  # a Logger implies logging is imported
+    if logging_module is not None and isinstance(logger, logging_module.Logger):
+        target = logger
+
+        def function(lvl: LogLevel, message: str) -> None:
+            target.log(_PY_LEVELS.get(lvl, 40), "%s", message)
+
+    else:
+        function = logger  # type: ignore[assignment]
+    key = next(_log_ids)
+    with _log_sinks_lock:
+        _log_sinks[key] = (function,)
+    try:
+        with owner._use() as h:
+            _check(c_set_logger(h, _LOG_CALLBACK, key, _FREE_CALLBACK, int(LogLevel(level))))
+    except BaseException:
+        with _log_sinks_lock:
+            _log_sinks.pop(key, None)
+        raise
+    owner._has_py_logger = True
+    _clients_with_loggers.add(owner)
 # Every live Client, Config and Discovery (see _after_fork_in_child).
 _live_objects: "weakref.WeakSet[Any]" = weakref.WeakSet()
 

@@ -20,10 +20,21 @@ import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import _native
-from ._client import Config, Status, _check, _encode, _live_objects, _seconds_to_ms
+from ._client import (
+    _NO_FREE,
+    _NO_LOG,
+    Config,
+    LogLevel,
+    Status,
+    _check,
+    _encode,
+    _live_objects,
+    _seconds_to_ms,
+    _set_logger,
+)
 from ._native import lib
 from .errors import ErrorCode, NotFoundError, RegistrarError, ShutDownError, make_error
 
@@ -199,6 +210,7 @@ class Discovery:
         self._free_pending = False
         self._callbacks: List[ChangeCallback] = []
         self._watcher: Optional[threading.Thread] = None
+        self._has_py_logger = False
         self._finalizer = weakref.finalize(self, lib.registrar_discovery_free, handle.value)
         self._finalizer.atexit = False
         _live_objects.add(self)
@@ -246,6 +258,9 @@ class Discovery:
                 status = lib.registrar_discovery_stop(h, _seconds_to_ms(timeout, "timeout"))
                 if status:
                     error = make_error(status, _native.last_error_message())
+        if self._has_py_logger and not forked:
+            with self._use(allow_closed=True) as h:
+                lib.registrar_discovery_set_logger(h, _NO_LOG, None, _NO_FREE, 0)
         watcher = self._watcher
         if watcher is not None and watcher is not threading.current_thread() and not forked:
             watcher.join(timeout=5)
@@ -392,6 +407,17 @@ class Discovery:
         if out_len.value >= len(buf):  # pragma: no cover - URLs of over 1 KiB
             raise RegistrarError(f"the chosen URL is longer than {len(buf) - 1} bytes")
         return buf.value.decode("utf-8", "replace")
+
+    # --- logging ---
+
+    def set_logger(self, logger: Any, level: LogLevel = LogLevel.WARN) -> None:
+        """Sends the cache's log messages of ``level`` or more severe to a
+        :class:`logging.Logger` or a function ``f(level: LogLevel, message: str)``; None
+        removes it. Exactly as :meth:`Client.set_logger <registrar.Client.set_logger>`: called
+        on the discovery's background thread (keep it quick), removed on :meth:`close` and at
+        interpreter exit. Messages: the first fetch (INFO), a failing refresh (WARN, once per
+        distinct problem) and the recovery (INFO), a hash mismatch (WARN), each change (DEBUG)."""
+        _set_logger(self, lib.registrar_discovery_set_logger, logger, level)
 
     # --- change notification ---
 
