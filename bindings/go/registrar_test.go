@@ -216,6 +216,12 @@ func TestRegisterHeartbeatStatusMetadataClose(t *testing.T) {
 		inst, _ := lookup(t, url, app, id, false)
 		return renewal(t, inst).Cmp(first) > 0
 	})
+	// The server records the renewal before the client has read the answer and counted the
+	// heartbeat: wait for the count too (it once read 0 here under -race).
+	eventually(t, 5*time.Second, "the client counts a heartbeat", func() bool {
+		info, err := client.Info()
+		return err == nil && info.Heartbeats > 0
+	})
 	info, err := client.Info()
 	if err != nil || info.Heartbeats == 0 || info.Registrations == 0 || info.Status != StatusUp || info.LastError != CodeOK {
 		t.Errorf("Info() = %+v, %v", info, err)
