@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,18 +40,30 @@ func TestSettingsComeFromTheLibrary(t *testing.T) {
 }
 
 // Every typed field of Config maps to a setting the library knows (a renamed or removed
-// setting would otherwise be sent under a stale name).
+// setting would otherwise be sent under a stale name). The fields are found by reflection,
+// so a typed field added later is covered without editing this test.
 func TestTypedFieldsUseKnownSettingNames(t *testing.T) {
 	names := settingNames(t)
-	all := Config{
-		URL: "u", User: "u", Password: "p", AppName: "a", InstanceID: "i", Hostname: "h",
-		IPAddress: "1.2.3.4", Port: 1, SecurePort: 2, VIPAddress: "v", SecureVIPAddress: "s",
-		HomePageURL: "h", StatusPageURL: "s", HealthCheckURL: "h", HeartbeatInterval: time.Second,
-		LeaseDuration: time.Second, Timeout: time.Second, FetchInterval: time.Second,
+	var all Config
+	v := reflect.ValueOf(&all).Elem()
+	set := 0
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch {
+		case f.Type() == reflect.TypeOf(time.Duration(0)):
+			f.SetInt(int64(time.Second))
+		case f.Kind() == reflect.String:
+			f.SetString("x")
+		case f.Kind() == reflect.Int:
+			f.SetInt(1)
+		default:
+			continue // Metadata, Settings, Status, Logger, LogLevel: not one setting each
+		}
+		set++
 	}
 	pairs := all.pairs()
-	if len(pairs) != 18 {
-		t.Fatalf("expected one pair per typed field (18), got %d: %v", len(pairs), pairs)
+	if set < 18 || len(pairs) != set {
+		t.Fatalf("expected one pair per typed field (%d), got %d: %v", set, len(pairs), pairs)
 	}
 	for _, p := range pairs {
 		if !names[p.key] {
