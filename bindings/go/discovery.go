@@ -122,8 +122,9 @@ type discoveryHandle = guarded[cDiscovery]
 
 var errDiscoveryClosed = &Error{Code: CodeShutDown, Message: "the discovery is closed"}
 
-// NewDiscovery creates a discovery cache from cfg: only URL (User, Password), Timeout and
-// FetchInterval (or the same Settings) are used, so AppName is not needed. It starts nothing:
+// NewDiscovery creates a discovery cache from cfg: only URL (User, Password; CAFile,
+// ClientCert, ClientKey for https), Timeout and FetchInterval (or the same Settings) are used,
+// so AppName is not needed. It starts nothing:
 // call Start, then WaitReady. Errors: ErrInvalidConfig (the message names the setting).
 func NewDiscovery(cfg Config) (*Discovery, error) {
 	if err := checkLibrary(); err != nil {

@@ -176,8 +176,9 @@ ChangeCallback = Callable[[int], None]
 class Discovery:
     """A registry cache kept fresh by a native background thread; queries from memory.
 
-    Settings as for :class:`~registrar.Config`; only ``url`` (with ``user``/``password``),
-    ``timeout`` and ``fetch_interval`` (seconds, default 30) are used::
+    Settings as for :class:`~registrar.Config`; only ``url`` (with ``user``/``password``, and
+    ``ca_file``/``client_cert``/``client_key`` for https), ``timeout`` and ``fetch_interval``
+    (seconds, default 30) are used::
 
         with registrar.Discovery(url="http://127.0.0.1:8761/eureka/") as discovery:
             discovery.wait_ready(timeout=10)
