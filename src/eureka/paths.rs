@@ -49,6 +49,8 @@ pub fn join(base: &reqwest::Url, target: &str) -> reqwest::Url {
 }
 
 /// Percent-encodes one URL path segment (app names and instance ids such as `host:app:8080`).
+/// `;` is encoded too: Tomcat and JAX-RS read `;...` in a segment as matrix parameters and
+/// would cut `host;1` to `host` (found by the `paths` fuzz target).
 pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
@@ -69,7 +71,6 @@ pub fn encode_segment(segment: &str) -> String {
                     | b'*'
                     | b'+'
                     | b','
-                    | b';'
                     | b'='
             );
         if keep {
@@ -89,6 +90,12 @@ mod tests {
     fn segments_keep_eureka_ids_readable() {
         assert_eq!(encode_segment("host:my_app:8080"), "host:my_app:8080");
         assert_eq!(encode_segment("a%b é"), "a%25b%20%C3%A9");
+    }
+
+    #[test]
+    fn semicolons_are_not_matrix_parameters() {
+        // Fuzz finding: `apps/APP/h;1` reached the server as instance `h`.
+        assert_eq!(instance("A;B", "h;1"), "apps/A%3BB/h%3B1");
     }
 
     #[test]
