@@ -262,6 +262,13 @@ pub fn reconcile_hashcode<'a>(status_names: impl IntoIterator<Item = &'a str>) -
     for name in status_names {
         *counts.entry(name).or_insert(0) += 1;
     }
+    // The server sorts with Java's String.compareTo, by UTF-16 code units: for an odd status
+    // name beyond the BMP that differs from UTF-8 byte order (found by the fuzz targets'
+    // reference). For ASCII names the map's order already is the server's.
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    if counts.iter().any(|(name, _)| !name.is_ascii()) {
+        counts.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
     let mut out = String::new();
     for (name, count) in counts {
         out.push_str(name);
@@ -961,6 +968,16 @@ mod tests {
             "DOWN_1_OUT_OF_SERVICE_1_STARTING_1_UNKNOWN_1_UP_1_"
         );
         assert_eq!(reconcile_hashcode([]), "");
+    }
+
+    #[test]
+    fn hashcode_orders_names_as_java_does() {
+        // Java's TreeMap<String> orders by UTF-16 units: U+1F600 (a surrogate pair, 0xD83D..)
+        // comes before U+FFFF, the reverse of their UTF-8 byte order.
+        assert_eq!(
+            reconcile_hashcode(["\u{FFFF}", "\u{1F600}", "UP"]),
+            "UP_1_\u{1F600}_1_\u{FFFF}_1_"
+        );
     }
 
     #[test]
