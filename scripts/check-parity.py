@@ -85,9 +85,11 @@ def header_functions(header_text: str) -> list[str]:
 
 def strip_comments(text: str, style: str) -> str:
     """Removes comments so that a function named in a comment does not count as a call."""
-    if style == "c":  # C, C++, Go: /* */ blocks are kept for Go (the cgo preamble is C code)
-        text = re.sub(r"//[^\n]*", "", text)
-        return text
+    if style == "go":  # /* */ blocks are kept: Go's cgo preamble (C code) lives in one
+        return re.sub(r"//[^\n]*", "", text)
+    if style == "c++":
+        text = re.sub(r"/\*[\s\S]*?\*/", "", text)
+        return re.sub(r"//[^\n]*", "", text)
     if style == "python":
         text = re.sub(r'"""[\s\S]*?"""', "", text)
         return re.sub(r"#[^\n]*", "", text)
@@ -98,10 +100,14 @@ def called_functions(sources: dict[str, str], language: str) -> set[str]:
     """Which registrar_* functions the sources call."""
     found: set[str] = set()
     for text in sources.values():
+        code = strip_comments(text, language)
         if language == "python":
-            found |= set(re.findall(r"\blib\.(registrar_[a-z0-9_]+)\b", strip_comments(text, "python")))
-        else:
-            found |= set(re.findall(r"\b(registrar_[a-z0-9_]+)\s*\(", strip_comments(text, "c")))
+            found |= set(re.findall(r"\blib\.(registrar_[a-z0-9_]+)\b", code))
+        elif language == "go":  # a call in the preamble, or C.registrar_x
+            found |= set(re.findall(r"\b(registrar_[a-z0-9_]+)\s*\(", code))
+            found |= set(re.findall(r"\bC\.(registrar_[a-z0-9_]+)\b", code))
+        else:  # C++: called, or used as a value (a deleter: Handle<T, registrar_t_free>)
+            found |= set(re.findall(r"\b(registrar_[a-z0-9_]+)\b", code))
     return found
 
 
@@ -199,7 +205,7 @@ def check(
         if not files:
             continue  # C++ header not there (yet)
         figures[wrapper] = 1
-        called = called_functions(files, "python" if wrapper == "python" else "c")
+        called = called_functions(files, wrapper)
         for name in functions:
             excepted = (wrapper, name) in EXCEPTIONS
             if name in called and excepted:
@@ -233,7 +239,7 @@ def check(
     for name in sorted(in_readme - set(settings)):
         problems.append(f"README.md: the configuration table lists {name}, which is not a setting of the core")
     # The Go wrapper must take its list from the library, not re-list it.
-    if sources.get("go") and "registrar_setting_name" not in called_functions(sources["go"], "c"):
+    if sources.get("go") and "registrar_setting_name" not in called_functions(sources["go"], "go"):
         problems.append("go: the setting list is not read from the library (registrar_setting_name)")
     return problems, figures
 
@@ -273,8 +279,12 @@ def self_test(functions, settings, sources, readme, python_settings) -> list[str
         expect_caught("a Python list that is not the library's",
                       python_settings=(python_settings[0][:-1], python_settings[1]))
     if sources.get("c++"):
-        hpp = {p: t.replace("registrar_config_set(", "REMOVED(") for p, t in sources["c++"].items()}
+        hpp = {p: re.sub(r"\bregistrar_config_set\b", "REMOVED", t) for p, t in sources["c++"].items()}
         expect_caught("a function removed from registrar.hpp", sources=dict(sources, **{"c++": hpp}))
+    else:  # no registrar.hpp yet: a made-up one that uses every function but one
+        made_up = "\n".join(f"auto f{i} = &{name};" for i, name in enumerate(functions[1:]))
+        expect_caught("a function missing from a registrar.hpp",
+                      sources=dict(sources, **{"c++": {"include/registrar.hpp": made_up}}))
     return failures
 
 
