@@ -59,9 +59,9 @@ EXCEPTIONS = {
     # the header's enum (registrar_instance_status) themselves; the C function is for C.
     ("python", "registrar_instance_status_str"): "Status is an IntEnum with the C names",
     ("go", "registrar_instance_status_str"): "Status.String() gives the C names",
-    # Go's ConfigFromEnv reads the REGISTRY_* environment in Go, through the library's own
-    # list (Settings()), so the values appear in Config.Settings and typed fields can override
-    # them one by one; same names and precedence as registrar_config_from_env.
+    # Go's ConfigFromEnv reads the REGISTRY_* environment in Go (os.LookupEnv), through the
+    # library's own list (Settings()): C's getenv is not safe against a concurrent os.Setenv
+    # on another goroutine (bindings/go/README.md). Same names and precedence.
     ("go", "registrar_config_from_env"): "ConfigFromEnv reads the environment via Settings()",
 }
 
