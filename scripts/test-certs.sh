@@ -9,6 +9,7 @@
 #   client-ca.pem                the CA the mTLS server accepts client certificates from
 #   client.pem  client.key       client certificate (EC key, SEC1 "EC PRIVATE KEY")
 #   client-pkcs8.key             the same key as PKCS#8 ("PRIVATE KEY")
+#   client-encrypted.key         the same key, encrypted (PKCS#8, password "secret")
 #   client-rsa.pem client-rsa.key  a second client certificate with an RSA (PKCS#1) key
 #   not-pem.txt                  a file that is not PEM
 #
@@ -51,6 +52,7 @@ leaf wrong-host ca 30 serverAuth "DNS:wrong-host.invalid"
 leaf expired ca -1 serverAuth "DNS:localhost,IP:127.0.0.1"
 leaf client client-ca 30 clientAuth ""
 openssl pkcs8 -topk8 -nocrypt -in client.key -out client-pkcs8.key
+openssl pkcs8 -topk8 -v2 aes-256-cbc -passout pass:secret -in client.key -out client-encrypted.key
 openssl genrsa -traditional -out client-rsa.key 2048 2>/dev/null
 leaf client-rsa client-ca 30 clientAuth ""
 echo "this is not a PEM file" >not-pem.txt

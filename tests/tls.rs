@@ -208,6 +208,7 @@ fn bad_files_are_configuration_errors_naming_the_setting() {
     let certs = tls_certs().display().to_string();
     let (ca, client, client_key) = (cert("ca.pem"), cert("client.pem"), cert("client.key"));
     let (not_pem, rsa_key) = (cert("not-pem.txt"), cert("client-rsa.key"));
+    let (server_key, encrypted_key) = (cert("server.key"), cert("client-encrypted.key"));
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
             vec![("ca_file", "/nonexistent/ca.pem")],
@@ -235,6 +236,15 @@ fn bad_files_are_configuration_errors_naming_the_setting() {
         (
             vec![("client_cert", &client), ("client_key", &rsa_key)],
             "does not belong to the certificate in REGISTRY_CLIENT_CERT",
+        ),
+        // Same key type (EC P-256), another key.
+        (
+            vec![("client_cert", &client), ("client_key", &server_key)],
+            "does not belong to the certificate in REGISTRY_CLIENT_CERT",
+        ),
+        (
+            vec![("client_cert", &client), ("client_key", &encrypted_key)],
+            "the key is encrypted",
         ),
     ];
     for (settings, expected) in cases {
