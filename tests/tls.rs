@@ -98,18 +98,17 @@ fn ssl_cert_file_and_ssl_cert_dir_are_honoured() {
     by_dir.unwrap();
 
     // A broken SSL_CERT_FILE is the user's configuration: an error naming it, at client_new.
-    std::env::set_var("SSL_CERT_FILE", "/nonexistent/bundle.pem");
-    let broken = Client::new(&url, &unique_app("tls-bad-ssl-cert-file"), &[]).map(|_| ());
-    let broken_discovery = discovery_new(&[("url", &url)]);
-    std::env::remove_var("SSL_CERT_FILE");
-    for result in [broken, broken_discovery] {
-        let failure = result.unwrap_err();
-        assert_eq!(failure.status, REGISTRAR_ERR_INVALID_CONFIG);
-        assert!(
-            failure.message.contains("SSL_CERT_FILE"),
-            "{}",
-            failure.message
-        );
+    for bundle in ["/nonexistent/bundle.pem".to_string(), cert("not-pem.txt")] {
+        std::env::set_var("SSL_CERT_FILE", &bundle);
+        let broken = Client::new(&url, &unique_app("tls-bad-ssl-cert-file"), &[]).map(|_| ());
+        let broken_discovery = discovery_new(&[("url", &url)]);
+        std::env::remove_var("SSL_CERT_FILE");
+        for result in [broken, broken_discovery] {
+            let failure = result.unwrap_err();
+            assert_eq!(failure.status, REGISTRAR_ERR_INVALID_CONFIG);
+            let named = format!("SSL_CERT_FILE='{bundle}'");
+            assert!(failure.message.contains(&named), "{}", failure.message);
+        }
     }
 }
 

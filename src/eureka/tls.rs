@@ -150,16 +150,24 @@ impl Tls {
 /// (OpenSSL's convention, which curl, git and Python follow too).
 fn os_roots() -> Result<Vec<CertificateDer<'static>>> {
     let found = rustls_native_certs::load_native_certs();
-    // The user pointed at these files: a problem there is theirs to fix, so say so. Without
-    // the variables, one unreadable file in the system store must not stop the others.
-    for variable in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-        if let Some(value) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
-            if let Some(error) = found.errors.first() {
-                return Err(Error::InvalidConfig(format!(
-                    "{variable} '{}': {error}",
-                    Path::new(&value).display()
-                )));
-            }
+    // When the user pointed at files, a problem there is theirs to fix, so say which setting.
+    // Without the variables, one unreadable file in the system store must not stop the others.
+    let chosen: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .filter_map(|variable| {
+            let value = std::env::var_os(variable).filter(|v| !v.is_empty())?;
+            Some(format!("{variable}='{}'", Path::new(&value).display()))
+        })
+        .collect();
+    if !chosen.is_empty() {
+        let chosen = chosen.join(" and ");
+        if let Some(error) = found.errors.first() {
+            return Err(Error::InvalidConfig(format!("{chosen}: {error}")));
+        }
+        if found.certs.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "{chosen}: no PEM certificate found (expected '-----BEGIN CERTIFICATE-----')"
+            )));
         }
     }
     Ok(found.certs)
