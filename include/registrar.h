@@ -26,6 +26,31 @@
 
 
 /**
+ * Longest app name accepted: names travel in every request path and message.
+ */
+#define MAX_APP_NAME_LEN 255
+
+/**
+ * Longest instance id (room for the default `{hostname}:{app}:{port}` of long names).
+ */
+#define MAX_INSTANCE_ID_LEN 512
+
+/**
+ * Longest host name (DNS allows 253).
+ */
+#define MAX_HOSTNAME_LEN 255
+
+/**
+ * Longest VIP address list.
+ */
+#define MAX_VIP_LEN 1024
+
+/**
+ * Longest advertised page URL.
+ */
+#define MAX_URL_LEN 2048
+
+/**
  * `lookup` of the query functions: an application name (case-insensitive).
  */
 #define REGISTRAR_LOOKUP_APP 0
@@ -568,6 +593,21 @@ registrar_status registrar_config_set(registrar_config *config, const char *key,
  * setting and the problem).
  */
 registrar_status registrar_config_validate(const registrar_config *config);
+
+/**
+ * Copies a description of the settings that are set (from the environment and explicit)
+ * into `buf`, snprintf-style; `*out_len` receives its full length. Shape:
+ * `REGISTRY_APP_NAME='orders', REGISTRY_PASSWORD='<hidden>', REGISTRY_URL='http://<hidden>@host/eureka/'`
+ * (shown here with `<hidden>` for the three stars the library writes). Credentials never
+ * appear, whatever was given: the password and the user-info of every URL setting are
+ * replaced, even when the URL is malformed. Long values are cut. The
+ * Python and Go wrappers show this text; use it for logs.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT.
+ */
+registrar_status registrar_config_describe(const registrar_config *config,
+                                           char *buf,
+                                           size_t buf_len,
+                                           size_t *out_len);
 
 /**
  * Frees a config. NULL is a no-op.

@@ -128,17 +128,7 @@ pub struct Settings {
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut map = f.debug_map();
-        for (k, v) in &self.values {
-            if *k == "REGISTRY_PASSWORD" {
-                map.entry(k, &"***");
-            } else if *k == "REGISTRY_URL" {
-                map.entry(k, &redact_userinfo(v));
-            } else {
-                map.entry(k, v);
-            }
-        }
-        map.finish()
+        write!(f, "Settings {{{}}}", self.describe())
     }
 }
 
@@ -188,6 +178,19 @@ impl Settings {
         Ok(self.values.get(canonical).map(String::as_str))
     }
 
+    /// The settings that are set, for people:
+    /// `REGISTRY_APP_NAME='orders', REGISTRY_URL='http://***@host:8761/eureka/'`. The password shows as `***`, user-info in every URL
+    /// setting is redacted, long values are cut. Shared by Debug, the C API
+    /// (`registrar_config_describe`) and the Python and Go wrappers.
+    pub fn describe(&self) -> String {
+        let shown: Vec<String> = self
+            .values
+            .iter()
+            .map(|(key, value)| format!("{key}={}", quote(&displayable(key, value))))
+            .collect();
+        shown.join(", ")
+    }
+
     /// The trimmed value of a canonical key, None when unset or blank.
     pub(crate) fn value(&self, key: &'static str) -> Option<&str> {
         self.values
@@ -212,7 +215,8 @@ fn canonical_key(key: &str) -> Result<&'static str> {
         .ok_or_else(|| {
             let known: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
             Error::InvalidConfig(format!(
-                "unknown setting '{key}'; known settings: {}",
+                "unknown setting {}; known settings: {}",
+                quote(key),
                 known.join(", ")
             ))
         })
@@ -295,65 +299,97 @@ impl Config {
         Config::from_settings_with(settings, &HostDefaults::system())
     }
 
-    /// Validates settings with the given host defaults.
+    /// Validates settings with the given host defaults. Every mistake is collected, so one
+    /// message lists them all; a failed check substitutes a placeholder so the others still run.
     pub fn from_settings_with(settings: &Settings, host: &HostDefaults) -> Result<Config> {
-        if let Some(kind) = settings.value("REGISTRY_TYPE") {
-            if !kind.eq_ignore_ascii_case("NETFLIX_EUREKA") {
-                return Err(Error::InvalidConfig(format!(
-                    "REGISTRY_TYPE '{kind}' is not supported; accepted values: NETFLIX_EUREKA"
-                )));
-            }
-        }
-        let credentials = parse_credentials(settings)?;
-        let service_urls =
-            parse_service_urls(settings.value("REGISTRY_URL"), credentials.as_ref())?;
-        let tls = Tls::from_settings(settings, uses_https(&service_urls))?;
+        let mut problems = Problems::default();
+        check_type(settings, &mut problems);
+        let service_urls = connection_settings(settings, &mut problems);
+        let tls = tls_settings(settings, &service_urls, &mut problems);
 
-        let app = settings.value("REGISTRY_APP_NAME").ok_or_else(|| {
-            Error::InvalidConfig(
-                "REGISTRY_APP_NAME is not set; name the application to register".into(),
-            )
-        })?;
-        check_path_segment("REGISTRY_APP_NAME", app)?;
+        let app = settings.value("REGISTRY_APP_NAME");
+        if app.is_none() {
+            problems.add("REGISTRY_APP_NAME is not set; name the application to register".into());
+        }
+        let app = app.unwrap_or_default();
+        if !app.is_empty() {
+            problems.check(check_name("REGISTRY_APP_NAME", app, MAX_APP_NAME_LEN, None));
+        }
         let app_name = app.to_ascii_uppercase();
 
         let hostname = match settings.value("REGISTRY_HOSTNAME") {
             Some(h) => h.to_string(),
-            None => (host.hostname)().ok_or_else(|| {
-                Error::InvalidConfig(
+            None => (host.hostname)().unwrap_or_else(|| {
+                problems.add(
                     "REGISTRY_HOSTNAME is not set and the OS host name could not be read".into(),
-                )
-            })?,
+                );
+                String::new()
+            }),
         };
+        let hostname_ok = problems
+            .check(check_length(
+                "REGISTRY_HOSTNAME",
+                &hostname,
+                MAX_HOSTNAME_LEN,
+            ))
+            .is_some();
         let ip_address = match settings.value("REGISTRY_IP_ADDRESS") {
-            Some(ip) => {
-                ip.parse::<IpAddr>().map_err(|_| {
-                    Error::InvalidConfig(format!("REGISTRY_IP_ADDRESS '{ip}' is not an IP address"))
-                })?;
-                ip.to_string()
-            }
-            None => (host.ip_address)().ok_or_else(|| {
-                Error::InvalidConfig(
+            Some(ip) => match ip.parse::<IpAddr>() {
+                Ok(_) => ip.to_string(),
+                Err(_) => {
+                    problems.add(format!(
+                        "REGISTRY_IP_ADDRESS {} is not an IP address",
+                        quote(ip)
+                    ));
+                    String::new()
+                }
+            },
+            None => (host.ip_address)().unwrap_or_else(|| {
+                problems.add(
                     "REGISTRY_IP_ADDRESS is not set and no network interface that is up has a \
                      non-loopback IPv4 address"
                         .into(),
-                )
-            })?,
+                );
+                String::new()
+            }),
         };
-        let port = match settings.value("REGISTRY_PORT") {
-            Some(p) => parse_port("REGISTRY_PORT", p)?,
-            None => DEFAULT_PORT,
-        };
+        let port = settings
+            .value("REGISTRY_PORT")
+            .map_or(Some(DEFAULT_PORT), |p| {
+                problems.check(parse_port("REGISTRY_PORT", p))
+            });
         let secure_port = settings
             .value("REGISTRY_SECURE_PORT")
-            .map(|p| parse_port("REGISTRY_SECURE_PORT", p))
-            .transpose()?;
+            .and_then(|p| problems.check(parse_port("REGISTRY_SECURE_PORT", p)));
 
         let instance_id = match settings.value("REGISTRY_INSTANCE_ID") {
-            Some(id) => id.to_string(),
-            None => format!("{hostname}:{}:{port}", app.to_ascii_lowercase()),
+            Some(id) => {
+                problems.check(check_name(
+                    "REGISTRY_INSTANCE_ID",
+                    id,
+                    MAX_INSTANCE_ID_LEN,
+                    None,
+                ));
+                id.to_string()
+            }
+            None => {
+                let id = format!(
+                    "{hostname}:{}:{}",
+                    app.to_ascii_lowercase(),
+                    port.unwrap_or(DEFAULT_PORT)
+                );
+                // Only worth a message of its own when its parts were fine.
+                if hostname_ok && !app.is_empty() {
+                    problems.check(check_name(
+                        "REGISTRY_INSTANCE_ID",
+                        &id,
+                        MAX_INSTANCE_ID_LEN,
+                        Some("the default {hostname}:{app}:{port}"),
+                    ));
+                }
+                id
+            }
         };
-        check_path_segment("REGISTRY_INSTANCE_ID", &instance_id)?;
 
         let default_vip = app.to_ascii_lowercase();
         let vip_address = settings
@@ -364,67 +400,85 @@ impl Config {
             .value("REGISTRY_SECURE_VIP_ADDRESS")
             .unwrap_or(&default_vip)
             .to_string();
+        for (key, value) in [
+            ("REGISTRY_VIP_ADDRESS", &vip_address),
+            ("REGISTRY_SECURE_VIP_ADDRESS", &secure_vip_address),
+        ] {
+            if settings.value(key).is_some() {
+                problems.check(check_length(key, value, MAX_VIP_LEN));
+            }
+        }
 
         let url_host = if hostname.contains(':') {
             format!("[{hostname}]")
         } else {
             hostname.clone()
         };
-        let home_page_url = settings
-            .value("REGISTRY_HOME_PAGE_URL")
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("http://{url_host}:{port}/"));
-        let status_page_url = settings
-            .value("REGISTRY_STATUS_PAGE_URL")
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("http://{url_host}:{port}/status"));
-        let health_check_url = settings
-            .value("REGISTRY_HEALTH_CHECK_URL")
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("http://{url_host}:{port}/healthcheck"));
-
-        let metadata = match settings.value("REGISTRY_METADATA") {
-            Some(m) => parse_metadata(m)?,
-            None => BTreeMap::new(),
+        let shown_port = port.unwrap_or(DEFAULT_PORT);
+        let mut page_url = |key: &'static str, default: String| match settings.value(key) {
+            Some(url) => {
+                problems.check(check_length(key, url, MAX_URL_LEN));
+                url.to_string()
+            }
+            None => default,
         };
+        let home_page_url = page_url(
+            "REGISTRY_HOME_PAGE_URL",
+            format!("http://{url_host}:{shown_port}/"),
+        );
+        let status_page_url = page_url(
+            "REGISTRY_STATUS_PAGE_URL",
+            format!("http://{url_host}:{shown_port}/status"),
+        );
+        let health_check_url = page_url(
+            "REGISTRY_HEALTH_CHECK_URL",
+            format!("http://{url_host}:{shown_port}/healthcheck"),
+        );
 
-        let heartbeat_interval = match settings.value("REGISTRY_HEARTBEAT_INTERVAL") {
-            Some(v) => parse_seconds("REGISTRY_HEARTBEAT_INTERVAL", v)?,
-            None => Duration::from_secs_f64(DEFAULT_HEARTBEAT_SECS),
-        };
+        let metadata = settings
+            .value("REGISTRY_METADATA")
+            .map_or(Some(BTreeMap::new()), |m| {
+                parse_metadata(m)
+                    .map_err(|all| all.into_iter().for_each(|p| problems.add(p)))
+                    .ok()
+            })
+            .unwrap_or_default();
+
+        let heartbeat_interval = settings
+            .value("REGISTRY_HEARTBEAT_INTERVAL")
+            .map_or(Some(Duration::from_secs_f64(DEFAULT_HEARTBEAT_SECS)), |v| {
+                problems.check(seconds("REGISTRY_HEARTBEAT_INTERVAL", v))
+            });
         let lease_duration_secs = match settings.value("REGISTRY_LEASE_DURATION") {
-            Some(v) => v.parse::<u32>().ok().filter(|s| *s >= 1).ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "REGISTRY_LEASE_DURATION '{v}' is not a whole number of seconds of at least 1"
-                ))
-            })?,
-            None => DEFAULT_LEASE_SECS,
+            Some(v) => problems.check(v.parse::<u32>().ok().filter(|s| *s >= 1).ok_or_else(|| {
+                format!(
+                    "REGISTRY_LEASE_DURATION {} is not a whole number of seconds of at least 1",
+                    quote(v)
+                )
+            })),
+            None => Some(DEFAULT_LEASE_SECS),
         };
-        if Duration::from_secs(lease_duration_secs.into()) <= heartbeat_interval {
-            return Err(Error::InvalidConfig(format!(
-                "REGISTRY_LEASE_DURATION ({lease_duration_secs} s) must be longer than \
-                 REGISTRY_HEARTBEAT_INTERVAL ({} s), or the registry drops the instance between heartbeats",
-                heartbeat_interval.as_secs_f64()
-            )));
+        if let (Some(lease), Some(interval)) = (lease_duration_secs, heartbeat_interval) {
+            if Duration::from_secs(lease.into()) <= interval {
+                problems.add(format!(
+                    "REGISTRY_LEASE_DURATION ({lease} s) must be longer than \
+                     REGISTRY_HEARTBEAT_INTERVAL ({} s), or the registry drops the instance between heartbeats",
+                    interval.as_secs_f64()
+                ));
+            }
         }
-        let timeout = match settings.value("REGISTRY_TIMEOUT") {
-            Some(v) => parse_seconds("REGISTRY_TIMEOUT", v)?,
-            None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
-        };
+        let timeout = timeout_setting(settings, &mut problems);
+        let fetch_interval = fetch_interval_setting(settings, &mut problems);
 
-        let fetch_interval = match settings.value("REGISTRY_FETCH_INTERVAL") {
-            Some(v) => parse_seconds("REGISTRY_FETCH_INTERVAL", v)?,
-            None => Duration::from_secs_f64(DEFAULT_FETCH_SECS),
-        };
-
+        problems.into_result()?;
         Ok(Config {
             service_urls,
-            tls,
+            tls: checked(tls, "TLS settings")?,
             app_name,
             instance_id,
             hostname,
             ip_address,
-            port,
+            port: shown_port,
             secure_port,
             vip_address,
             secure_vip_address,
@@ -432,15 +486,126 @@ impl Config {
             status_page_url,
             health_check_url,
             metadata,
-            heartbeat_interval,
-            lease_duration_secs,
+            heartbeat_interval: heartbeat_interval.unwrap_or_default(),
+            lease_duration_secs: lease_duration_secs.unwrap_or_default(),
             timeout,
             fetch_interval,
         })
     }
 }
 
-pub(crate) fn parse_credentials(settings: &Settings) -> Result<Option<Credentials>> {
+/// Longest app name accepted: names travel in every request path and message.
+pub const MAX_APP_NAME_LEN: usize = 255;
+/// Longest instance id (room for the default `{hostname}:{app}:{port}` of long names).
+pub const MAX_INSTANCE_ID_LEN: usize = 512;
+/// Longest host name (DNS allows 253).
+pub const MAX_HOSTNAME_LEN: usize = 255;
+/// Longest VIP address list.
+pub const MAX_VIP_LEN: usize = 1024;
+/// Longest advertised page URL.
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest part of a value quoted in a message or description; the rest is elided.
+const MAX_SHOWN_CHARS: usize = 80;
+
+/// Every problem found in a configuration, reported together in one message.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<String>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// The value of a check that passed; None (and the problem noted) otherwise.
+    pub(crate) fn check<T>(&mut self, checked: std::result::Result<T, String>) -> Option<T> {
+        checked.map_err(|problem| self.add(problem)).ok()
+    }
+
+    /// Ok when nothing was wrong, else one InvalidConfig naming every problem.
+    pub(crate) fn into_result(self) -> Result<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(Error::InvalidConfig(
+                self.0.into_iter().next().unwrap_or_default(),
+            )),
+            n => {
+                let numbered: Vec<String> = (1..=n)
+                    .zip(&self.0)
+                    .map(|(i, p)| format!("{i}) {p}"))
+                    .collect();
+                Err(Error::InvalidConfig(format!(
+                    "{n} problems: {}",
+                    numbered.join("; ")
+                )))
+            }
+        }
+    }
+}
+
+/// REGISTRY_TYPE: only Eureka is supported.
+pub(crate) fn check_type(settings: &Settings, problems: &mut Problems) {
+    if let Some(kind) = settings.value("REGISTRY_TYPE") {
+        if !kind.eq_ignore_ascii_case("NETFLIX_EUREKA") {
+            problems.add(format!(
+                "REGISTRY_TYPE {} is not supported; accepted values: NETFLIX_EUREKA",
+                quote(kind)
+            ));
+        }
+    }
+}
+
+/// REGISTRY_URL with REGISTRY_USER / REGISTRY_PASSWORD: the servers to talk to.
+pub(crate) fn connection_settings(settings: &Settings, problems: &mut Problems) -> Vec<ServiceUrl> {
+    let credentials = problems.check(parse_credentials(settings)).flatten();
+    parse_service_urls(
+        settings.value("REGISTRY_URL"),
+        credentials.as_ref(),
+        problems,
+    )
+}
+
+/// Whether any of the servers is reached over https (then the OS trust store is needed).
+pub(crate) fn uses_https(urls: &[ServiceUrl]) -> bool {
+    urls.iter().any(|u| u.base.starts_with("https://"))
+}
+
+/// REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY; None (and the problem noted)
+/// when they are wrong.
+pub(crate) fn tls_settings(
+    settings: &Settings,
+    service_urls: &[ServiceUrl],
+    problems: &mut Problems,
+) -> Option<Tls> {
+    let tls = Tls::from_settings(settings, uses_https(service_urls)).map_err(|e| match e {
+        Error::InvalidConfig(message) => message,
+        other => other.to_string(),
+    });
+    problems.check(tls)
+}
+
+/// The value of a check that can only be missing when a problem was noted: after
+/// `Problems::into_result` passed it is always there.
+pub(crate) fn checked<T>(value: Option<T>, what: &str) -> Result<T> {
+    value.ok_or_else(|| Error::Internal(format!("{what} missing after validation passed")))
+}
+
+/// REGISTRY_TIMEOUT, default 5 s.
+pub(crate) fn timeout_setting(settings: &Settings, problems: &mut Problems) -> Duration {
+    settings
+        .value("REGISTRY_TIMEOUT")
+        .and_then(|v| problems.check(seconds("REGISTRY_TIMEOUT", v)))
+        .unwrap_or(Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS))
+}
+
+/// REGISTRY_FETCH_INTERVAL, default 30 s.
+pub(crate) fn fetch_interval_setting(settings: &Settings, problems: &mut Problems) -> Duration {
+    settings
+        .value("REGISTRY_FETCH_INTERVAL")
+        .and_then(|v| problems.check(seconds("REGISTRY_FETCH_INTERVAL", v)))
+        .unwrap_or(Duration::from_secs_f64(DEFAULT_FETCH_SECS))
+}
+
+fn parse_credentials(settings: &Settings) -> std::result::Result<Option<Credentials>, String> {
     let user = settings
         .values
         .get("REGISTRY_USER")
@@ -452,13 +617,14 @@ pub(crate) fn parse_credentials(settings: &Settings) -> Result<Option<Credential
         .cloned()
         .unwrap_or_default();
     match user {
-        None if !password.is_empty() => Err(Error::InvalidConfig(
-            "REGISTRY_PASSWORD is set but REGISTRY_USER is not; set both for basic auth".into(),
-        )),
+        None if !password.is_empty() => {
+            Err("REGISTRY_PASSWORD is set but REGISTRY_USER is not; set both for basic auth".into())
+        }
         None => Ok(None),
-        Some(u) if u.contains(':') => Err(Error::InvalidConfig(format!(
-            "REGISTRY_USER '{u}' contains ':', which HTTP basic auth cannot carry"
-        ))),
+        // Not quoted: a value with ':' is likely "user:password".
+        Some(u) if u.contains(':') => {
+            Err("REGISTRY_USER contains ':', which HTTP basic auth cannot carry".into())
+        }
         Some(u) => Ok(Some(Credentials {
             user: u.to_string(),
             password,
@@ -466,55 +632,77 @@ pub(crate) fn parse_credentials(settings: &Settings) -> Result<Option<Credential
     }
 }
 
-pub(crate) fn parse_service_urls(
+fn parse_service_urls(
     raw: Option<&str>,
     credentials: Option<&Credentials>,
-) -> Result<Vec<ServiceUrl>> {
-    let raw = raw.ok_or_else(|| {
-        Error::InvalidConfig(
+    problems: &mut Problems,
+) -> Vec<ServiceUrl> {
+    let Some(raw) = raw else {
+        problems.add(
             "REGISTRY_URL is not set; expected the Eureka service URL, e.g. http://localhost:8761/eureka/"
                 .into(),
-        )
-    })?;
+        );
+        return Vec::new();
+    };
+    let entries: Vec<&str> = raw.split(',').map(str::trim).collect();
+    // Entries are shown from the redacted whole, never redacted one by one: a password
+    // holding a ',' would split into entries that no longer look like user-info.
+    let redacted = redact_userinfo(raw);
+    let shown_entries: Vec<&str> = redacted.split(',').map(str::trim).collect();
+    let show = |index: usize| -> String {
+        if entries.len() == 1 {
+            format!("REGISTRY_URL {}", quote(&redacted))
+        } else if shown_entries.len() == entries.len() {
+            format!(
+                "REGISTRY_URL entry {} {}",
+                index + 1,
+                quote(shown_entries[index])
+            )
+        } else {
+            format!("REGISTRY_URL entry {} of {}", index + 1, quote(&redacted))
+        }
+    };
     let mut urls = Vec::new();
-    for (index, entry) in raw.split(',').map(str::trim).enumerate() {
+    for (index, entry) in entries.iter().enumerate() {
         if entry.is_empty() {
-            return Err(Error::InvalidConfig(format!(
+            problems.add(format!(
                 "REGISTRY_URL entry {} is empty (check the commas)",
                 index + 1
-            )));
+            ));
+            continue;
         }
-        urls.push(parse_service_url(entry, credentials)?);
+        if let Some(url) = problems.check(parse_service_url(entry, credentials, || show(index))) {
+            urls.push(url);
+        }
     }
-    Ok(urls)
-}
-
-/// Whether any of the servers is reached over https (then the OS trust store is needed).
-pub(crate) fn uses_https(urls: &[ServiceUrl]) -> bool {
-    urls.iter().any(|u| u.base.starts_with("https://"))
+    urls
 }
 
 /// Accepts `http://host:8761/eureka/`, the seed's `http://host:8761/eureka/apps/`, with or
-/// without trailing slash, optionally with `user:password@`.
-fn parse_service_url(entry: &str, credentials: Option<&Credentials>) -> Result<ServiceUrl> {
-    let shown = redact_userinfo(entry);
-    let mut url = reqwest::Url::parse(entry).map_err(|e| {
-        Error::InvalidConfig(format!("REGISTRY_URL '{shown}' is not a valid URL: {e}"))
-    })?;
+/// without trailing slash, optionally with `user:password@`. `shown` names the entry in a
+/// message, with credentials redacted.
+fn parse_service_url(
+    entry: &str,
+    credentials: Option<&Credentials>,
+    shown: impl Fn() -> String,
+) -> std::result::Result<ServiceUrl, String> {
+    if entry.len() > MAX_URL_LEN {
+        return Err(format!("{} is longer than {MAX_URL_LEN} bytes", shown()));
+    }
+    let mut url =
+        reqwest::Url::parse(entry).map_err(|e| format!("{} is not a valid URL: {e}", shown()))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(Error::InvalidConfig(format!(
-            "REGISTRY_URL '{shown}' must start with http:// or https://"
-        )));
+        return Err(format!("{} must start with http:// or https://", shown()));
     }
     if url.host_str().map_or(true, str::is_empty) {
-        return Err(Error::InvalidConfig(format!(
-            "REGISTRY_URL '{shown}' has no host"
-        )));
+        return Err(format!("{} has no host", shown()));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::InvalidConfig(format!(
-            "REGISTRY_URL '{shown}' must not have a query or fragment"
-        )));
+        return Err(format!(
+            "{} must not have a query or fragment (a password containing '/', '?' or '#' must be \
+             percent-encoded, or set with REGISTRY_PASSWORD)",
+            shown()
+        ));
     }
     let from_url = if url.username().is_empty() {
         None
@@ -541,17 +729,79 @@ fn parse_service_url(entry: &str, credentials: Option<&Credentials>) -> Result<S
     })
 }
 
-/// Hides `user:password@` in a URL-ish string so it can appear in a message.
-pub fn redact_userinfo(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else {
-        return s.to_string();
-    };
-    let rest = &s[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &s[..scheme_end + 3], &rest[at + 1..]),
-        None => s.to_string(),
+/// Hides every `user:password@` in a REGISTRY_URL value, whatever was given: several
+/// comma-separated URLs, a missing scheme, a password holding an unencoded `/`, `?`, `#`,
+/// `@`, `,` or `://`. The one redaction of the crate: messages, Debug and descriptions use it.
+///
+/// The value is cut into URLs where a `scheme://` follows a comma (or starts the value). In
+/// each, everything from the start of the authority (after `://`, or the start when there is
+/// no scheme) to the LAST `@` becomes `***`. Cutting at the last `@` rather than the end of
+/// the authority over-redacts a path holding `@`, which is the safe side: an unencoded `/` in
+/// a password makes the authority's end unknowable.
+pub fn redact_userinfo(raw: &str) -> String {
+    let mut starts = vec![0];
+    let bytes = raw.as_bytes();
+    for (comma, _) in raw.match_indices(',') {
+        let after = comma + 1;
+        let scheme_start = after + raw[after..].len() - raw[after..].trim_start().len();
+        if scheme_len(&bytes[scheme_start..]).is_some() {
+            starts.push(scheme_start);
+        }
     }
+    starts.push(raw.len());
+    let mut out = String::with_capacity(raw.len());
+    for pair in starts.windows(2) {
+        let url = &raw[pair[0]..pair[1]];
+        let trimmed = url.len() - url.trim_start().len();
+        let authority = trimmed + scheme_len(&url.as_bytes()[trimmed..]).map_or(0, |n| n + 3);
+        match url[authority..].rfind('@') {
+            Some(at) => {
+                out.push_str(&url[..authority]);
+                out.push_str("***");
+                out.push_str(&url[authority + at..]);
+            }
+            None => out.push_str(url),
+        }
+    }
+    out
+}
+
+/// The length of `scheme` when `bytes` starts with `scheme://` (RFC 3986 scheme characters).
+fn scheme_len(bytes: &[u8]) -> Option<usize> {
+    let len = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
+    (len > 0 && bytes[0].is_ascii_alphabetic() && bytes[len..].starts_with(b"://")).then_some(len)
+}
+
+/// A setting's value as it may be shown: the password masked, URLs redacted.
+fn displayable(key: &str, value: &str) -> String {
+    if key == "REGISTRY_PASSWORD" {
+        "***".to_string()
+    } else if key.ends_with("_URL") {
+        redact_userinfo(value)
+    } else {
+        value.to_string()
+    }
+}
+
+/// Quotes a value for a message: control characters escaped, at most MAX_SHOWN_CHARS shown
+/// (a 1 MB value must not make a 1 MB message). Callers redact first.
+pub fn quote(value: &str) -> String {
+    let mut out = String::from("'");
+    for (count, c) in value.chars().enumerate() {
+        if count == MAX_SHOWN_CHARS {
+            out.push_str(&format!("...' ({} bytes)", value.len()));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -573,62 +823,105 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse_port(key: &str, value: &str) -> Result<u16> {
+fn parse_port(key: &str, value: &str) -> std::result::Result<u16, String> {
     value
         .parse::<u16>()
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            Error::InvalidConfig(format!("{key} '{value}' is not a port number (1-65535)"))
-        })
+        .ok_or_else(|| format!("{key} {} is not a port number (1-65535)", quote(value)))
 }
 
+/// A number of seconds between 0.01 and 86400, for settings outside this module.
 pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
+    seconds(key, value).map_err(Error::InvalidConfig)
+}
+
+fn seconds(key: &str, value: &str) -> std::result::Result<Duration, String> {
     let secs: f64 = value
         .parse()
-        .map_err(|_| Error::InvalidConfig(format!("{key} '{value}' is not a number of seconds")))?;
+        .map_err(|_| format!("{key} {} is not a number of seconds", quote(value)))?;
     if !(0.01..=86_400.0).contains(&secs) {
-        return Err(Error::InvalidConfig(format!(
-            "{key} '{value}' is out of range (0.01 to 86400 seconds)"
-        )));
+        return Err(format!(
+            "{key} {} is out of range (0.01 to 86400 seconds)",
+            quote(value)
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// App names and instance ids travel as URL path segments; refuse what cannot.
-fn check_path_segment(key: &str, value: &str) -> Result<()> {
-    if value.is_empty()
-        || value
-            .chars()
-            .any(|c| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c.is_control())
-    {
-        return Err(Error::InvalidConfig(format!(
-            "{key} '{value}' must be non-empty and contain no '/', '?', '#' or whitespace"
-        )));
+fn check_length(key: &str, value: &str, max: usize) -> std::result::Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "{key} is {} bytes long; at most {max} are accepted ({}...)",
+            value.len(),
+            quote(&value.chars().take(20).collect::<String>())
+        ));
+    }
+    Ok(())
+}
+
+/// App names and instance ids travel as URL path segments (`apps/{APP}/{ID}`): refuse what
+/// a URL parser or the server's servlet container would rewrite instead of carry. `.` and
+/// `..` are dot segments (`apps/..` is `apps/`); `%` would let `%2e` smuggle one in, and the
+/// server's firewall refuses encoded `%`, `/`, `\` and `;`; `\` counts as `/` in http URLs;
+/// `;` starts a path parameter the server strips; tabs and newlines are dropped by parsers.
+pub(crate) fn check_name(
+    key: &str,
+    value: &str,
+    max: usize,
+    derived_from: Option<&str>,
+) -> std::result::Result<(), String> {
+    check_length(key, value, max)?;
+    let from = derived_from.map_or(String::new(), |d| format!(" ({d})"));
+    if value == "." || value == ".." {
+        return Err(format!(
+            "{key} {}{from} is a dot segment, which URLs drop from the request path",
+            quote(value)
+        ));
+    }
+    if let Some(bad) = value.chars().find(|c| {
+        matches!(c, '/' | '\\' | '?' | '#' | '%' | ';') || c.is_whitespace() || c.is_control()
+    }) {
+        return Err(format!(
+            "{key} {}{from} contains {}; names travel in URL paths and must not contain '/', \
+             '\\', '?', '#', '%', ';', whitespace or control characters",
+            quote(value),
+            quote(&bad.to_string())
+        ));
     }
     Ok(())
 }
 
 /// Parses `k=v,k2=v2`. Keys must be valid XML element names, because Eureka also serves
-/// metadata as XML elements.
-pub fn parse_metadata(raw: &str) -> Result<BTreeMap<String, String>> {
+/// metadata as XML elements. Every bad entry is reported.
+pub fn parse_metadata(raw: &str) -> std::result::Result<BTreeMap<String, String>, Vec<String>> {
     let mut map = BTreeMap::new();
+    let mut problems = Vec::new();
     for pair in raw.split(',') {
         let pair = pair.trim();
         if pair.is_empty() {
             continue;
         }
-        let (key, value) = pair.split_once('=').ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "REGISTRY_METADATA entry '{pair}' is not of the form key=value"
-            ))
-        })?;
+        let Some((key, value)) = pair.split_once('=') else {
+            problems.push(format!(
+                "REGISTRY_METADATA entry {} is not of the form key=value",
+                quote(pair)
+            ));
+            continue;
+        };
         let key = key.trim();
-        check_metadata_key(key)
-            .map_err(|why| Error::InvalidConfig(format!("REGISTRY_METADATA {why}")))?;
-        map.insert(key.to_string(), value.trim().to_string());
+        match check_metadata_key(key) {
+            Ok(()) => {
+                map.insert(key.to_string(), value.trim().to_string());
+            }
+            Err(why) => problems.push(format!("REGISTRY_METADATA {why}")),
+        }
     }
-    Ok(map)
+    if problems.is_empty() {
+        Ok(map)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Checks a metadata key; the error text starts with "key '...'" so callers can prefix it.
@@ -640,7 +933,8 @@ pub fn check_metadata_key(key: &str) -> std::result::Result<(), String> {
     let valid_rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !valid_first || !valid_rest {
         return Err(format!(
-            "key '{key}' is not valid: use letters, digits, '_', '-', '.', starting with a letter or '_'"
+            "key {} is not valid: use letters, digits, '_', '-', '.', starting with a letter or '_'",
+            quote(key)
         ));
     }
     Ok(())
@@ -805,7 +1099,7 @@ mod tests {
         ]);
         assert!(!e.contains("s3cret"), "{e}");
         let e = err(&[("url", "not a url s3cret@"), ("app_name", "a")]);
-        assert!(!e.contains("s3cret") || !e.contains("://"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
         let s = settings(&[
             ("url", "http://user:s3cret@h:1/eureka/"),
             ("password", "s3cret"),
@@ -857,7 +1151,178 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact_userinfo("http://u:p@h:1/x@y"), "http://***@h:1/x@y");
+        assert_eq!(redact_userinfo("http://u:p@h:1/x"), "http://***@h:1/x");
         assert_eq!(redact_userinfo("http://h:1/"), "http://h:1/");
+        // A path holding '@' is over-redacted: the safe side.
+        assert_eq!(redact_userinfo("http://u:p@h:1/x@y"), "http://***@y");
+        assert_eq!(
+            redact_userinfo("http://u:p@a/e/, https://v:q@b/e/"),
+            "http://***@a/e/, https://***@b/e/"
+        );
+        assert_eq!(redact_userinfo("u:p@h:1/e"), "***@h:1/e");
+        assert_eq!(redact_userinfo("http://u:p,q@h/"), "http://***@h/");
+    }
+
+    /// REGISTRY_URL values the issue found leaking, each with the secret "Xy7q...Zw9k" split
+    /// by the character that confused the old redaction.
+    const MALFORMED_URLS: &[&str] = &[
+        "http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q#Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q?Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q@Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q,Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q://Zw9k@127.0.0.1:8761/eureka/",
+        "user:Xy7qZw9k@127.0.0.1:8761/eureka/",
+        "//user:Xy7qZw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7qZw9k@127.0.0.1:8761/eureka/?zone=a",
+        "http://user:Xy7qZw9k@127.0.0.1:eighty/eureka/",
+        "http://user:Xy7qZw9k@/eureka/",
+        "ftp://user:Xy7qZw9k@127.0.0.1/eureka/",
+        "http://ok:1/eureka/,http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/,",
+        "http://user:Xy7qZw9k@a:1/eureka/, user:Xy7qZw9k@b:2/eureka/",
+        " http://user:Xy7q Zw9k@127.0.0.1:8761/eureka/",
+    ];
+
+    #[test]
+    fn passwords_never_appear_for_malformed_urls() {
+        for url in MALFORMED_URLS {
+            // Some of these URLs are invalid, the rest are made invalid by a bad port.
+            let s = settings(&[("url", url), ("app_name", "a"), ("port", "x")]);
+            let e = Config::from_settings_with(&s, &host())
+                .unwrap_err()
+                .to_string();
+            let described = s.describe();
+            let debug = format!("{s:?}");
+            let discovery = crate::discovery::DiscoveryConfig::from_settings(&s)
+                .map(|c| format!("{c:?}"))
+                .unwrap_or_else(|e| e.to_string());
+            for text in [&e, &described, &debug, &discovery] {
+                assert!(
+                    !text.contains("Xy7q") && !text.contains("Zw9k"),
+                    "{url} leaked: {text}"
+                );
+            }
+            assert!(described.contains("REGISTRY_URL='"), "{described}");
+            assert!(e.contains("REGISTRY_PORT 'x'"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let e = err(&[
+            ("type", "consul"),
+            ("url", "http://h/eureka/"),
+            ("app_name", "a"),
+            ("port", "eighty"),
+        ]);
+        assert!(e.contains("2 problems"), "{e}");
+        assert!(e.contains("REGISTRY_TYPE 'consul'"), "{e}");
+        assert!(e.contains("REGISTRY_PORT 'eighty'"), "{e}");
+        let e = err(&[
+            ("url", "ftp://h/, "),
+            ("heartbeat_interval", "fast"),
+            ("lease_duration", "0"),
+            ("metadata", "1x=1,b"),
+            ("password", "pw"),
+        ]);
+        for part in [
+            "8 problems: 1) REGISTRY_PASSWORD",
+            "REGISTRY_PASSWORD is set but REGISTRY_USER is not",
+            "entry 1 'ftp://h/' must start with http://",
+            "entry 2 is empty",
+            "REGISTRY_APP_NAME is not set",
+            "REGISTRY_HEARTBEAT_INTERVAL 'fast'",
+            "REGISTRY_LEASE_DURATION '0'",
+            "5) REGISTRY_METADATA key '1x'",
+            "6) REGISTRY_METADATA entry 'b'",
+        ] {
+            assert!(e.contains(part), "{part} missing in {e}");
+        }
+        // A placeholder for a bad value does not cause follow-up complaints.
+        let e = err(&[
+            MIN[0],
+            MIN[1],
+            ("heartbeat_interval", "x"),
+            ("lease_duration", "2"),
+        ]);
+        assert!(
+            !e.contains("must be longer") && !e.contains("problems"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_a_url_parser_would_rewrite_are_refused() {
+        for bad in [
+            ".", "..", "%2e", "%2E%2e", ".%2E", "a%2Fb", "a\\b", "a;b", "a/b", "a?b", "a#b", "a b",
+            "a\tb",
+        ] {
+            let e = err(&[MIN[0], ("app_name", bad)]);
+            assert!(e.contains("REGISTRY_APP_NAME"), "{bad}: {e}");
+            let e = err(&[MIN[0], MIN[1], ("instance_id", bad)]);
+            assert!(e.contains("REGISTRY_INSTANCE_ID"), "{bad}: {e}");
+        }
+        // Dots inside a name are fine (host names, versions).
+        let c = config(&[
+            MIN[0],
+            ("app_name", "..."),
+            ("instance_id", "h.example.com:a:1"),
+        ])
+        .unwrap();
+        assert_eq!(c.instance_id, "h.example.com:a:1");
+        // A bad host name shows in the default instance id, and the message says where from.
+        let e = err(&[MIN[0], MIN[1], ("hostname", "a/b")]);
+        assert!(
+            e.contains("REGISTRY_INSTANCE_ID 'a/b:my_awsome_go_ms:8080' (the default"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_names_are_refused_with_a_short_message() {
+        let huge = "a".repeat(1 << 20);
+        for key in [
+            "app_name",
+            "instance_id",
+            "hostname",
+            "vip_address",
+            "secure_vip_address",
+        ] {
+            let e = err(&[MIN[0], MIN[1], (key, &huge)]);
+            let name = format!("REGISTRY_{}", key.to_uppercase());
+            assert!(e.contains(&format!("{name} is 1048576 bytes long")), "{e}");
+            assert!(e.len() < 600, "{} bytes: {}", e.len(), &e[..600]);
+        }
+        let e = err(&[("url", &format!("http://h/{huge}")), MIN[1]]);
+        assert!(
+            e.contains("REGISTRY_URL") && e.len() < 600,
+            "{}",
+            &e[..600.min(e.len())]
+        );
+        // Every quoted value is cut, whichever the setting.
+        for key in [
+            "port",
+            "timeout",
+            "ip_address",
+            "metadata",
+            "type",
+            "lease_duration",
+        ] {
+            let e = err(&[MIN[0], MIN[1], (key, &huge)]);
+            assert!(e.len() < 600, "{key}: {} bytes", e.len());
+        }
+        let e = Settings::new().set(&huge, "x").unwrap_err().to_string();
+        assert!(e.len() < 1000, "{} bytes", e.len());
+        let mut s = settings(&MIN);
+        s.set("metadata", &format!("k={huge}")).unwrap();
+        assert!(s.describe().len() < 600);
+        let name = "b".repeat(MAX_APP_NAME_LEN);
+        assert_eq!(
+            config(&[MIN[0], ("app_name", &name)])
+                .unwrap()
+                .app_name
+                .len(),
+            255
+        );
     }
 }

@@ -4,14 +4,11 @@
 use std::time::Duration;
 
 use crate::config::{
-    parse_credentials, parse_seconds, parse_service_urls, uses_https, ServiceUrl, Settings,
+    check_type, checked, connection_settings, fetch_interval_setting, timeout_setting,
+    tls_settings, Problems, ServiceUrl, Settings,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::eureka::Tls;
-
-/// Same defaults as [`crate::config::Config`].
-const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
-const DEFAULT_FETCH_SECS: f64 = 30.0;
 
 /// A validated discovery configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,30 +25,19 @@ pub struct DiscoveryConfig {
 
 impl DiscoveryConfig {
     /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, the TLS settings,
-    /// REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL; every other setting is ignored.
+    /// REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL; every other setting is ignored. Every
+    /// mistake is reported at once.
     pub fn from_settings(settings: &Settings) -> Result<DiscoveryConfig> {
-        if let Some(kind) = settings.value("REGISTRY_TYPE") {
-            if !kind.eq_ignore_ascii_case("NETFLIX_EUREKA") {
-                return Err(Error::InvalidConfig(format!(
-                    "REGISTRY_TYPE '{kind}' is not supported; accepted values: NETFLIX_EUREKA"
-                )));
-            }
-        }
-        let credentials = parse_credentials(settings)?;
-        let service_urls =
-            parse_service_urls(settings.value("REGISTRY_URL"), credentials.as_ref())?;
-        let tls = Tls::from_settings(settings, uses_https(&service_urls))?;
-        let timeout = match settings.value("REGISTRY_TIMEOUT") {
-            Some(v) => parse_seconds("REGISTRY_TIMEOUT", v)?,
-            None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
-        };
-        let fetch_interval = match settings.value("REGISTRY_FETCH_INTERVAL") {
-            Some(v) => parse_seconds("REGISTRY_FETCH_INTERVAL", v)?,
-            None => Duration::from_secs_f64(DEFAULT_FETCH_SECS),
-        };
+        let mut problems = Problems::default();
+        check_type(settings, &mut problems);
+        let service_urls = connection_settings(settings, &mut problems);
+        let tls = tls_settings(settings, &service_urls, &mut problems);
+        let timeout = timeout_setting(settings, &mut problems);
+        let fetch_interval = fetch_interval_setting(settings, &mut problems);
+        problems.into_result()?;
         Ok(DiscoveryConfig {
             service_urls,
-            tls,
+            tls: checked(tls, "TLS settings")?,
             timeout,
             fetch_interval,
         })

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::strings::{input, optional_input, write_string};
 use super::{guard, out_ptr, reference, registrar_config, registrar_status, FfiError};
 use crate::agent::{Agent, Phase};
-use crate::config::Config;
+use crate::config::{quote, Config};
 use crate::error::Error;
 use crate::instance::InstanceStatus;
 
@@ -270,7 +270,7 @@ pub extern "C" fn registrar_client_get_metadata(
             .agent
             .metadata()
             .remove(key)
-            .ok_or_else(|| Error::NotFound(format!("no metadata key '{key}'")))?;
+            .ok_or_else(|| Error::NotFound(format!("no metadata key {}", quote(key))))?;
         write_string(&value, buf, buf_len, out_len)
     })
 }

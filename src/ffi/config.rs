@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::strings::{input, optional_input};
+use super::strings::{input, optional_input, write_string};
 use super::{guard, out_ptr, registrar_status, FfiError};
 use crate::config::{Config, Settings};
 
@@ -83,6 +83,28 @@ pub extern "C" fn registrar_config_validate(config: *const registrar_config) -> 
         let config = unsafe { super::reference(config, "config") }?;
         Config::from_settings(&config.settings)?;
         Ok(())
+    })
+}
+
+/// Copies a description of the settings that are set (from the environment and explicit)
+/// into `buf`, snprintf-style; `*out_len` receives its full length. Shape:
+/// `REGISTRY_APP_NAME='orders', REGISTRY_PASSWORD='<hidden>', REGISTRY_URL='http://<hidden>@host/eureka/'`
+/// (shown here with `<hidden>` for the three stars the library writes). Credentials never
+/// appear, whatever was given: the password and the user-info of every URL setting are
+/// replaced, even when the URL is malformed. Long values are cut. The
+/// Python and Go wrappers show this text; use it for logs.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn registrar_config_describe(
+    config: *const registrar_config,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_config_describe", || {
+        // SAFETY: NULL or a live config, per the documented contract.
+        let config = unsafe { super::reference(config, "config") }?;
+        write_string(&config.settings.describe(), buf, buf_len, out_len)
     })
 }
 

@@ -206,6 +206,87 @@ struct bad_value {
     const char *key, *value, *must_name;
 };
 
+/* REGISTRY_URL values that leaked the password before the one core redaction (issue 9):
+ * unencoded '/', '#', '?', '@', ',' in the password, no scheme, several URLs. The password is
+ * "Xy7q<sep>Zw9k"; neither half may appear in the validation message or the description. */
+static void test_malformed_urls_never_show_the_password(void) {
+    const char *urls[] = {
+        "http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q#Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q?Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q@Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7q,Zw9k@127.0.0.1:8761/eureka/",
+        "user:Xy7qZw9k@127.0.0.1:8761/eureka/",
+        "http://ok:1/eureka/,http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+        "http://user:Xy7qZw9k@a:1/eureka/, user:Xy7qZw9k@b:2/eureka/",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        registrar_config *cfg = good_config("c-redaction");
+        CHECK_STATUS(registrar_config_set(cfg, "url", urls[i]), REGISTRAR_OK);
+        /* A bad port too, so even the URLs that parse fail validation. */
+        CHECK_STATUS(registrar_config_set(cfg, "port", "x"), REGISTRAR_OK);
+        CHECK_STATUS(registrar_config_validate(cfg), REGISTRAR_ERR_INVALID_CONFIG);
+        const char *msg = tu_last_error();
+        CHECK(!tu_contains(msg, "Xy7q") && !tu_contains(msg, "Zw9k"), "%s: message '%s'", urls[i],
+              msg);
+        char desc[1024];
+        size_t len = 0;
+        CHECK_STATUS(registrar_config_describe(cfg, desc, sizeof desc, &len), REGISTRAR_OK);
+        CHECK(len == strlen(desc) && tu_contains(desc, "REGISTRY_URL='") &&
+                  tu_contains(desc, "REGISTRY_PORT='x'") && !tu_contains(desc, "Xy7q") &&
+                  !tu_contains(desc, "Zw9k"),
+              "%s: description '%s'", urls[i], desc);
+        registrar_config_free(cfg);
+    }
+    /* The password setting itself, and snprintf semantics of describe. */
+    registrar_config *cfg = good_config("c-redaction");
+    CHECK_STATUS(registrar_config_set(cfg, "user", "u"), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_set(cfg, "password", PASSWORD), REGISTRAR_OK);
+    size_t need = 0;
+    CHECK_STATUS(registrar_config_describe(cfg, NULL, 0, &need), REGISTRAR_OK);
+    char small[8];
+    size_t len = 0;
+    CHECK_STATUS(registrar_config_describe(cfg, small, sizeof small, &len), REGISTRAR_OK);
+    CHECK(len == need && need > sizeof small && strlen(small) == sizeof small - 1,
+          "describe is snprintf-style: need %zu, got '%s'", need, small);
+    char *full = malloc(need + 1);
+    CHECK_STATUS(registrar_config_describe(cfg, full, need + 1, &len), REGISTRAR_OK);
+    CHECK(strlen(full) == need && tu_contains(full, "REGISTRY_PASSWORD='***'") &&
+              !tu_contains(full, PASSWORD),
+          "description hides the password: %s", full);
+    free(full);
+    CHECK_STATUS(registrar_config_describe(NULL, small, sizeof small, &len),
+                 REGISTRAR_ERR_NULL_ARGUMENT);
+    CHECK_STATUS(registrar_config_describe(cfg, small, sizeof small, NULL),
+                 REGISTRAR_ERR_NULL_ARGUMENT);
+    registrar_config_free(cfg);
+}
+
+/* One message names every mistake, and a huge value does not make a huge message. */
+static void test_every_mistake_at_once(void) {
+    registrar_config *cfg = good_config("c-settings");
+    CHECK_STATUS(registrar_config_set(cfg, "type", "consul"), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_set(cfg, "port", "eighty"), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_validate(cfg), REGISTRAR_ERR_INVALID_CONFIG);
+    CHECK(tu_contains(tu_last_error(), "REGISTRY_TYPE 'consul'") &&
+              tu_contains(tu_last_error(), "REGISTRY_PORT 'eighty'"),
+          "both mistakes: %s", tu_last_error());
+    registrar_config_free(cfg);
+
+    size_t huge_len = 1 << 20;
+    char *huge = malloc(huge_len + 1);
+    memset(huge, 'a', huge_len);
+    huge[huge_len] = 0;
+    cfg = good_config("c-settings");
+    CHECK_STATUS(registrar_config_set(cfg, "app_name", huge), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_validate(cfg), REGISTRAR_ERR_INVALID_CONFIG);
+    size_t msg_len = registrar_last_error_message(NULL, 0);
+    CHECK(msg_len < 1000 && tu_contains(tu_last_error(), "REGISTRY_APP_NAME"),
+          "1 MB app name: %zu-byte message '%s'", msg_len, tu_last_error());
+    registrar_config_free(cfg);
+    free(huge);
+}
+
 static void test_settings(void) {
     registrar_config *cfg = good_config("c-settings");
 
@@ -267,6 +348,14 @@ static void test_settings(void) {
         {"timeout", "0", "REGISTRY_TIMEOUT"},
         {"password", PASSWORD, "REGISTRY_USER"}, /* password without user */
         {"user", "a:b", "REGISTRY_USER"},
+        /* Names a URL parser would rewrite (issue 9): dot segments and what smuggles one in. */
+        {"app_name", ".", "REGISTRY_APP_NAME"},
+        {"app_name", "..", "REGISTRY_APP_NAME"},
+        {"app_name", "%2e%2E", "REGISTRY_APP_NAME"},
+        {"app_name", "a\\b", "REGISTRY_APP_NAME"},
+        {"instance_id", ".", "REGISTRY_INSTANCE_ID"},
+        {"instance_id", "..", "REGISTRY_INSTANCE_ID"},
+        {"instance_id", "x;y", "REGISTRY_INSTANCE_ID"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cfg = good_config("c-settings");
@@ -295,6 +384,9 @@ static void test_settings(void) {
     CHECK(tu_contains(tu_last_error(), "REGISTRY_URL") && !tu_contains(tu_last_error(), PASSWORD),
           "URL message hides the password: %s", tu_last_error());
     registrar_config_free(cfg);
+
+    test_malformed_urls_never_show_the_password();
+    test_every_mistake_at_once();
 
     /* Setting "" or NULL removes an explicit value again. */
     cfg = good_config("c-settings");
