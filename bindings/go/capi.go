@@ -109,11 +109,15 @@ static rg_result rg_stop(const registrar_client *c, uint32_t timeout_ms) {
 	return rg_done(registrar_client_stop(c, timeout_ms));
 }
 
-enum { RG_INSTANCE_ID = 0, RG_APP_NAME = 1, RG_LAST_ERROR = 2, RG_METADATA = 3 };
+enum { RG_INSTANCE_ID = 0, RG_APP_NAME = 1, RG_LAST_ERROR = 2, RG_METADATA = 3,
+       RG_CONFIG_DESCRIBE = 4 };
 
-static registrar_status rg_string_call(const registrar_client *c, int which, const char *key,
+// handle is a registrar_client, or the registrar_config for RG_CONFIG_DESCRIBE.
+static registrar_status rg_string_call(const void *handle, int which, const char *key,
                                        char *buf, size_t len, size_t *out_len) {
+	const registrar_client *c = handle;
 	switch (which) {
+	case RG_CONFIG_DESCRIBE: return registrar_config_describe(handle, buf, len, out_len);
 	case RG_INSTANCE_ID: return registrar_client_instance_id(c, buf, len, out_len);
 	case RG_APP_NAME: return registrar_client_app_name(c, buf, len, out_len);
 	case RG_LAST_ERROR: return registrar_client_last_error(c, buf, len, out_len);
@@ -121,8 +125,8 @@ static registrar_status rg_string_call(const registrar_client *c, int which, con
 	}
 }
 
-// Copies one of the client's strings out, growing the buffer until the value fits.
-static rg_string rg_get_string(const registrar_client *c, int which, const char *key) {
+// Copies one of the client's (or config's) strings out, growing the buffer until it fits.
+static rg_string rg_get_string(const void *c, int which, const char *key) {
 	rg_string r = { 0, NULL, NULL, 0 };
 	size_t cap = 128;
 	for (int attempt = 0; attempt < 16; attempt++) {
@@ -340,7 +344,12 @@ func (c cConfig) set(key, value string) error {
 }
 
 func (c cConfig) validate() error { return errResult(C.rg_config_validate(c.p)) }
-func (c cConfig) free()           { C.registrar_config_free(c.p) }
+
+// describe is the library's description of the settings, credentials hidden.
+func (c cConfig) describe() (string, error) {
+	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_CONFIG_DESCRIBE, nil))
+}
+func (c cConfig) free() { C.registrar_config_free(c.p) }
 
 // cClient is the raw handle. Its methods do no locking: Client's handle does that.
 type cClient struct{ p *C.registrar_client }
@@ -381,7 +390,7 @@ func (c cClient) setMetadata(key string, value *string) error {
 func (c cClient) metadata(key string) (string, error) {
 	ck := C.CString(key)
 	defer C.free(unsafe.Pointer(ck))
-	return stringResult(C.rg_get_string(c.p, C.RG_METADATA, ck))
+	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_METADATA, ck))
 }
 
 func (c cClient) info() (Info, error) {
@@ -400,15 +409,15 @@ func (c cClient) info() (Info, error) {
 }
 
 func (c cClient) lastErrorMessage() (string, error) {
-	return stringResult(C.rg_get_string(c.p, C.RG_LAST_ERROR, nil))
+	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_LAST_ERROR, nil))
 }
 
 func (c cClient) instanceID() (string, error) {
-	return stringResult(C.rg_get_string(c.p, C.RG_INSTANCE_ID, nil))
+	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_INSTANCE_ID, nil))
 }
 
 func (c cClient) appName() (string, error) {
-	return stringResult(C.rg_get_string(c.p, C.RG_APP_NAME, nil))
+	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_APP_NAME, nil))
 }
 
 func (c cClient) stop(timeoutMs uint32) error {

@@ -196,18 +196,14 @@ func (c Config) toC() (cConfig, error) {
 	return cc, nil
 }
 
-// String shows the settings that are set, with the password and URL credentials masked.
+// String shows the settings that are set as the C library describes them (the one
+// redaction of registrar: the password and the user-info of every URL are hidden, whatever
+// was given), then Metadata and Status. A setting name the library does not know is listed
+// without its value.
 func (c Config) String() string {
 	var b strings.Builder
 	b.WriteString("registrar.Config{")
-	for i, p := range c.pairs() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.key)
-		b.WriteString("=")
-		b.WriteString(strconv.Quote(redact(p.key, p.value)))
-	}
+	b.WriteString(c.describe())
 	if len(c.Metadata) > 0 {
 		keys := make([]string, 0, len(c.Metadata))
 		for k := range c.Metadata {
@@ -230,6 +226,36 @@ func (c Config) String() string {
 	return b.String()
 }
 
+// describe hands the settings to a throw-away library config and asks it for its description.
+func (c Config) describe() string {
+	cc, err := newCConfig()
+	if err != nil {
+		return "(library unavailable)"
+	}
+	defer cc.free()
+	var unknown []string
+	for _, p := range c.pairs() {
+		if cc.set(p.key, p.value) != nil {
+			name := p.key
+			if len(name) > 64 {
+				name = name[:64] + "..."
+			}
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	text, err := cc.describe()
+	if err != nil {
+		text = "(no description)"
+	}
+	if len(unknown) > 0 {
+		if text != "" {
+			text += ", "
+		}
+		text += "unknown settings: " + strings.Join(unknown, ", ")
+	}
+	return text
+}
+
 // GoString makes %#v as safe as %v.
 func (c Config) GoString() string { return c.String() }
 
@@ -242,42 +268,4 @@ func (c Config) Format(f fmt.State, verb rune) {
 	default:
 		fmt.Fprint(f, c.String())
 	}
-}
-
-// redact masks secrets in a setting's value for display.
-func redact(key, value string) string {
-	k := strings.ToUpper(key)
-	if !strings.HasPrefix(k, "REGISTRY_") {
-		k = "REGISTRY_" + k
-	}
-	switch k {
-	case "REGISTRY_PASSWORD":
-		return "***"
-	case "REGISTRY_URL":
-		parts := strings.Split(value, ",")
-		for i, u := range parts {
-			parts[i] = redactURL(u)
-		}
-		return strings.Join(parts, ",")
-	}
-	return value
-}
-
-// redactURL replaces the user-info of a URL ("user:pw@") with "***@".
-func redactURL(u string) string {
-	start := strings.Index(u, "://")
-	if start < 0 {
-		start = 0
-	} else {
-		start += 3
-	}
-	rest := u[start:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		return u[:start] + "***@" + rest[at+1:]
-	}
-	return u
 }

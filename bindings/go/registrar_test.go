@@ -92,10 +92,62 @@ func TestConfigNeverPrintsThePassword(t *testing.T) {
 		}
 	}
 	s := cfg.String()
-	for _, want := range []string{"REGISTRY_APP_NAME=\"shop\"", "REGISTRY_PORT=\"8080\"", "REGISTRY_USER=\"alice\"",
-		"REGISTRY_PASSWORD=\"***\"", "http://***@127.0.0.1:1/eureka/", "\"zone\": \"a\""} {
+	for _, want := range []string{"REGISTRY_APP_NAME='shop'", "REGISTRY_PORT='8080'", "REGISTRY_USER='alice'",
+		"REGISTRY_PASSWORD='***'", "http://***@127.0.0.1:1/eureka/", "\"zone\": \"a\""} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() = %s, missing %s", s, want)
+		}
+	}
+}
+
+// REGISTRY_URL values that leaked the password before the library's one redaction (issue 9):
+// the password is "Xy7q<sep>Zw9k" and neither half may show in String or in Start's error.
+func TestMalformedURLsNeverShowThePassword(t *testing.T) {
+	urls := []string{
+		"http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+		"http://user:Xy7q#Zw9k@127.0.0.1:8761/eureka/",
+		"http://user:Xy7q?Zw9k@127.0.0.1:8761/eureka/",
+		"http://user:Xy7q@Zw9k@127.0.0.1:8761/eureka/",
+		"http://user:Xy7q,Zw9k@127.0.0.1:8761/eureka/",
+		"user:Xy7qZw9k@127.0.0.1:8761/eureka/",
+		"http://ok:1/eureka/,http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+		"http://user:Xy7qZw9k@a:1/eureka/, user:Xy7qZw9k@b:2/eureka/",
+	}
+	for _, url := range urls {
+		// A bad port too, so that even the URLs that parse fail.
+		cfg := Config{URL: url, AppName: "shop", Settings: map[string]string{"port": "x"}}
+		client, err := Start(cfg)
+		if err == nil {
+			client.Close()
+			t.Fatalf("%s: Start succeeded", url)
+		}
+		for _, text := range []string{cfg.String(), fmt.Sprintf("%#v", cfg), err.Error()} {
+			if strings.Contains(text, "Xy7q") || strings.Contains(text, "Zw9k") {
+				t.Errorf("%s leaked: %s", url, text)
+			}
+		}
+		if !strings.Contains(cfg.String(), "REGISTRY_URL='") || !strings.Contains(err.Error(), "REGISTRY_PORT 'x'") {
+			t.Errorf("%s: String %s, error %v", url, cfg.String(), err)
+		}
+	}
+	// An unknown setting name is listed, never its value.
+	s := Config{AppName: "shop", Settings: map[string]string{"passwd": "Xy7q"}}.String()
+	if !strings.Contains(s, `unknown settings: "passwd"`) || strings.Contains(s, "Xy7q") {
+		t.Errorf("String() = %s", s)
+	}
+}
+
+func TestEveryMistakeInOneError(t *testing.T) {
+	err := Config{URL: "http://127.0.0.1:1/eureka/", AppName: "shop",
+		Settings: map[string]string{"type": "consul", "port": "eighty"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "REGISTRY_TYPE 'consul'") ||
+		!strings.Contains(err.Error(), "REGISTRY_PORT 'eighty'") {
+		t.Errorf("Validate() = %v", err)
+	}
+	for _, name := range []string{".", "..", "%2e%2e"} {
+		err := Config{URL: "http://127.0.0.1:1/eureka/", AppName: name}.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "REGISTRY_APP_NAME") {
+			t.Errorf("app name %q: %v", name, err)
 		}
 	}
 }

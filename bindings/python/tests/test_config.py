@@ -236,3 +236,42 @@ def test_settings_come_from_the_library_and_every_one_is_accepted() -> None:
         assert setting.name.startswith("REGISTRY_") and setting.description
         config.set(setting.name, None)  # every listed name is a key Config accepts
         config.set(setting.name[len("REGISTRY_"):].lower(), None)
+
+
+# REGISTRY_URL values that leaked the password before the core's one redaction (issue 9); the
+# password is "Xy7q<sep>Zw9k" and neither half may show.
+MALFORMED_URLS = [
+    "http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+    "http://user:Xy7q#Zw9k@127.0.0.1:8761/eureka/",
+    "http://user:Xy7q?Zw9k@127.0.0.1:8761/eureka/",
+    "http://user:Xy7q@Zw9k@127.0.0.1:8761/eureka/",
+    "http://user:Xy7q,Zw9k@127.0.0.1:8761/eureka/",
+    "user:Xy7qZw9k@127.0.0.1:8761/eureka/",
+    "http://ok:1/eureka/,http://user:Xy7q/Zw9k@127.0.0.1:8761/eureka/",
+    ["http://user:Xy7qZw9k@a:1/eureka/", "user:Xy7qZw9k@b:2/eureka/"],
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_malformed_urls_never_show_the_password(url):
+    config = registrar.Config(**minimal(url=url, port="x"))
+    shown = [repr(config), config.describe()]
+    with pytest.raises(registrar.InvalidConfigError) as raised:
+        registrar.Client(config)
+    shown += [str(raised.value), repr(raised.value)]
+    for text in shown:
+        assert "Xy7q" not in text and "Zw9k" not in text, text
+    assert "REGISTRY_URL='" in repr(config) and "REGISTRY_PORT 'x'" in str(raised.value)
+    config.close()
+
+
+def test_every_mistake_in_one_message_and_unsafe_names():
+    with pytest.raises(registrar.InvalidConfigError) as raised:
+        registrar.Config(**minimal(type="consul", port="eighty")).validate()
+    assert "REGISTRY_TYPE 'consul'" in str(raised.value)
+    assert "REGISTRY_PORT 'eighty'" in str(raised.value)
+    for name in (".", "..", "%2e%2e"):
+        with pytest.raises(registrar.InvalidConfigError, match="REGISTRY_APP_NAME"):
+            registrar.Config(**minimal(app_name=name)).validate()
+        with pytest.raises(registrar.InvalidConfigError, match="REGISTRY_INSTANCE_ID"):
+            registrar.Config(**minimal(instance_id=name)).validate()

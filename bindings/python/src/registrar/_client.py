@@ -126,16 +126,6 @@ class Info:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"Info({fields})"
 
-_SECRET_KEYS = {"REGISTRY_PASSWORD"}
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
-
-
-def _redact(key: str, value: str) -> str:
-    if key in _SECRET_KEYS:
-        return "***"
-    return _USERINFO.sub(r"\g<scheme>***@", value)
-
-
 def _canonical(key: str) -> str:
     upper = key.strip().upper()
     return upper if upper.startswith("REGISTRY_") else "REGISTRY_" + upper
@@ -210,7 +200,6 @@ class Config:
         self._lock = threading.Lock()
         _live_objects.add(self)
         self._from_env = from_env
-        self._shown: Dict[str, object] = {}
         # Metadata values the REGISTRY_METADATA text form cannot carry exactly (commas,
         # surrounding spaces): applied to each client with registrar_client_set_metadata.
         self._exact_metadata: Dict[str, str] = {}
@@ -254,12 +243,6 @@ class Config:
             )
             if canonical == "REGISTRY_METADATA":
                 self._exact_metadata = exact
-            if isinstance(value, Mapping):
-                self._shown[canonical] = dict(value)
-            elif text:
-                self._shown[canonical] = _redact(canonical, text)
-            else:
-                self._shown.pop(canonical, None)
         return self
 
     def validate(self) -> None:
@@ -279,10 +262,20 @@ class Config:
             raise ValueError("this Config has been closed")
         return self._handle
 
+    def describe(self) -> str:
+        """The settings that are set (environment included), as the library describes them:
+        the password and the user-info of every URL are hidden, whatever was given."""
+        with self._lock:
+            if self._handle is None:
+                return "closed"
+            status, text = _native.read_string(lib.registrar_config_describe, self._handle)
+        _check(status)
+        return text
+
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k[len('REGISTRY_'):].lower()}={v!r}" for k, v in self._shown.items())
-        env = "from_env=True" + (", " if shown else "") if self._from_env else ""
-        return f"registrar.Config({env}{shown})"
+        # The library's description: one redaction for every language.
+        env = "from_env=True; " if self._from_env else ""
+        return f"registrar.Config({env}{self.describe()})"
 
 
 def _metadata_text(value: Mapping[str, str]) -> Tuple[str, Dict[str, str]]:

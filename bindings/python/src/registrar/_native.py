@@ -175,6 +175,7 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_config_from_env": (c_enum, [POINTER(config_p)]),
     "registrar_config_set": (c_enum, [config_p, c_char_p, c_char_p]),
     "registrar_config_validate": (c_enum, [config_p]),
+    "registrar_config_describe": (c_enum, [config_p, char_buf, c_size_t, POINTER(c_size_t)]),
     "registrar_config_free": (None, [config_p]),
     "registrar_discovery_new": (c_enum, [config_p, POINTER(discovery_p)]),
     "registrar_discovery_start": (c_enum, [discovery_p]),
