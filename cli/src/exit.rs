@@ -39,6 +39,7 @@ impl Failure {
             Error::Unauthorized(_) => format!(
                 "{error} (check REGISTRY_USER / REGISTRY_PASSWORD or the user-info in REGISTRY_URL)"
             ),
+            _ if code == UNREACHABLE => format!("{error} (check REGISTRY_URL)"),
             _ => error.to_string(),
         };
         Failure::new(code, args.explain(&message))
