@@ -299,7 +299,7 @@ check "no command: exit 2" query_fails_with 2 "unknown command" fly
 check "run without a command: exit 2" query_fails_with 2 "after --" run
 check "an unknown option is named" query_fails_with 2 "--colour" apps --colour red
 check "a bad option value names the option" \
-  query_fails_with 2 "(given as option --port)" run --url "$eureka" --app-name x --port 70000 -- true
+  query_fails_with 2 "REGISTRY_PORT (option --port) '70000'" run --url "$eureka" --app-name x --port 70000 -- true
 check "a bad variable is named" \
   env REGISTRY_HEARTBEAT_INTERVAL=fast REGISTRY_URL="$eureka" REGISTRY_APP_NAME=x \
   bash -c "'$bin' run -- true >/dev/null 2>&1; test \$? = 2" 

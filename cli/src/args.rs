@@ -204,15 +204,21 @@ pub fn parse_with(
 }
 
 impl Args {
-    /// Adds "(option --x)" to a configuration message that names a variable given as an option,
-    /// so the person who typed the option recognises it.
+    /// Marks each variable that was given as an option where a message first names it
+    /// (`REGISTRY_PORT (option --port) '0' is not...`), so the person who typed the option
+    /// recognises it, also in a message listing several problems.
     pub fn explain(&self, message: &str) -> String {
+        let mut out = message.to_string();
         for (variable, option) in &self.from_options {
-            if message.contains(variable) {
-                return format!("{message} (given as option {option})");
+            let whole_name = out.match_indices(variable).find(|(at, _)| {
+                !out[at + variable.len()..]
+                    .starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+            });
+            if let Some((at, _)) = whole_name {
+                out.insert_str(at + variable.len(), &format!(" (option {option})"));
             }
         }
-        message.to_string()
+        out
     }
 
     /// True when a setting has a value (from the environment or an option).
@@ -331,8 +337,8 @@ mod tests {
         assert_eq!(a.ready, Ready::Port);
         assert_eq!(a.cmd, vec![OsString::from("node"), OsString::from("--x")]);
         assert_eq!(
-            a.explain("REGISTRY_PORT 'x' is not a port"),
-            "REGISTRY_PORT 'x' is not a port (given as option --port)"
+            a.explain("1) REGISTRY_PORT_X; 2) REGISTRY_PORT 'x' is bad; 3) REGISTRY_URL"),
+            "1) REGISTRY_PORT_X; 2) REGISTRY_PORT (option --port) 'x' is bad; 3) REGISTRY_URL"
         );
         let a = parse_strs(&["discover", "--all", "--json", "orders"]).unwrap();
         assert_eq!((a.command, a.all, a.json), (Command::Discover, true, true));
