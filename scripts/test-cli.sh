@@ -270,6 +270,24 @@ check "register: the service itself was left alone" kill -0 "$spid"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null
 clear_env
 
+echo "--- register --ready port; run while the registry is unreachable"
+app="CLI-regport-$$"; port=$(free_port); id="$app-$port"; state="$work/regport"; mkdir -p "$state"
+instance_env "$app" "$port"
+LISTEN_DELAY_MS=1500 "${server[@]}" "$port" "$state" & spid=$!; pids+=("$spid")
+"$bin" register --ready port 2>"$state/err" &
+rpid=$!; pids+=("$rpid")
+check "register --ready port: STARTING until REGISTRY_IP_ADDRESS:REGISTRY_PORT accepts" wait_status "$app" "$id" STARTING 5
+check "register --ready port: then UP" wait_status "$app" "$id" UP 10
+kill -INT "$rpid"
+check "register: SIGINT deregisters and exits 0" wait_exit "$rpid" 0
+check "register: gone" gone "$app" "$id"
+kill -TERM "$spid"; wait "$spid" 2>/dev/null
+"$bin" run --url http://127.0.0.1:1/eureka/ --timeout 0.5 --ready now -- sh -c 'sleep 0.5; exit 4' \
+  2>"$work/unreachable.err"; code=$?
+check "registry unreachable: the command still runs, its status (4) is registrar's" test "$code" = 4
+check "...and the failures are logged, naming the registry" has "$work/unreachable.err" "127.0.0.1:1"
+clear_env
+
 echo "--- the container entrypoint example (examples/cli/entrypoint.sh + server.js)"
 if command -v node >/dev/null; then
   app="CLI-entrypoint-$$"; port=$(free_port); id="$app-$port"
