@@ -267,6 +267,9 @@ example_not_registered() { # TAG EXPECTED-REGEX FORBIDDEN VAR=value...
 echo "==> C example"
 check example-sigterm example_lifecycle "$out/register" TERM "$url"
 check example-static-sigint example_lifecycle "$out/register-static" INT "$url"
+# Signals acted on within 100 ms in every phase, exit 1 when deregistration failed: the
+# driver shared with the Python and Go suites.
+check example-signals python3 tests/example_signals.py --registry "$url" -- "$out/register"
 check example-no-url example_bad_config REGISTRY_URL REGISTRY_APP_NAME=MY_AWSOME_GO_MS
 check example-bad-port example_bad_config REGISTRY_PORT REGISTRY_URL="$url" \
   REGISTRY_APP_NAME=MY_AWSOME_GO_MS REGISTRY_PORT=80x

@@ -95,7 +95,7 @@ func checkLibrary() error { return initErr }
 
 // waitSlice bounds each blocking C call of WaitRegistered, so that a cancelled context is
 // noticed within this time.
-const waitSlice = 100 * time.Millisecond
+const waitSlice = 50 * time.Millisecond
 
 // Client is a registration with a Eureka registry, kept alive (heartbeats, re-registration
 // when the registry forgets it) by the C library's background thread.

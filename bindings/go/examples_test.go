@@ -214,6 +214,23 @@ func TestExampleRegister(t *testing.T) {
 	}
 }
 
+// TestExampleRegisterSignals runs tests/example_signals.py (shared with the C and Python
+// suites): a signal is acted on within 100 ms (bound 300 ms) before and after registration,
+// and a deregistration that fails makes the exit status 1.
+func TestExampleRegisterSignals(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 runs tests/example_signals.py: %v", err)
+	}
+	cmd := exec.Command(python, filepath.Join(repoRoot(t), "tests", "example_signals.py"),
+		"--registry", plainURL(t), "--", exampleBinary(t, "register"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("example_signals.py: %v", err)
+	}
+}
+
 func TestExampleRegisterBadConfig(t *testing.T) {
 	bin := exampleBinary(t, "register")
 	for name, env := range map[string][]string{

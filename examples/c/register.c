@@ -18,7 +18,11 @@
  *
  * Signals: SIGINT and SIGTERM are blocked in every thread (the library's threads inherit the
  * mask of the thread that creates them) and taken synchronously with sigtimedwait, so no
- * signal handler runs at all: nothing here has to be async-signal-safe.
+ * signal handler runs at all: nothing here has to be async-signal-safe. They are looked at at
+ * least every SIGNAL_MS in every phase, so a stop request is acted on within 100 ms.
+ *
+ * Exit status: 0 after a clean deregistration, 1 when deregistration failed (the registry may
+ * still list the instance until its lease expires), 2 for a bad configuration.
  *
  * Build: cc -Wall -Wextra -Werror -Iinclude examples/c/register.c -Ltarget/release -lregistrar
  * (or `make -C examples/c`).
@@ -33,7 +37,10 @@
 
 #include "registrar.h"
 
-/* How long one wait for the registration lasts before we look at signals and errors again. */
+/* How long one wait for the registration lasts before we look at signals again. */
+#define SIGNAL_MS 50
+/* How long we sleep, once registered, between two looks at the client's last error (a signal
+ * ends the sleep at once). */
 #define POLL_MS 1000
 
 /* The calling thread's last registrar error message, in a buffer of the right size. */
@@ -158,7 +165,7 @@ int main(void) {
     char *shown = NULL;
     while (sig == 0) {
         if (!registered) {
-            registrar_status st = registrar_client_wait_registered(client, POLL_MS);
+            registrar_status st = registrar_client_wait_registered(client, SIGNAL_MS);
             if (st == REGISTRAR_OK) {
                 registered = 1;
                 printf("registered %s/%s\n", app, id);

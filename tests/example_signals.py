@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Signals and exit status of a register example (examples/{c,python,go}/register*), the same
+checks for every language:
+
+    example_signals.py [--registry URL] -- COMMAND...
+
+1. Not registered yet (registry unreachable): SIGTERM 80 ms after the first "not registered"
+   line. The example must say it is deregistering within REACT_S (the examples look at signals
+   every 50 ms; the old C example waited up to 1 s, the old Python one 0.5 s, before looking).
+2. Registered (a real Eureka server, --registry URL): SIGINT; reaction within REACT_S, exit 0.
+3. Registered with a registry that then hangs on deregistration (an in-process stub: a real
+   server cannot be made to hang on demand): SIGTERM; reaction within REACT_S, and exit status
+   1 because stop reported that the registry was not told.
+
+Prints one line per check and "example signals: N passed, N failed" last; exits 1 on failure.
+"""
+import argparse
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+# A signal must be acted on within 100 ms; the bound leaves room for a loaded CI machine while
+# still failing the old behaviour (up to 1 s).
+REACT_S = 0.3
+passed = 0
+failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"  ok    {what}", flush=True)
+    else:
+        failed += 1
+        print(f"  FAIL  {what}", flush=True)
+
+
+class Example:
+    """The example as a child process; stderr and stdout lines are timestamped as they come."""
+
+    def __init__(self, command, tag, **settings):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        env.update(REGISTRY_APP_NAME="SIGNALS", REGISTRY_INSTANCE_ID=f"signals-{os.getpid()}-{tag}")
+        env.update(settings)
+        self.proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines = []  # (monotonic time, stream, line)
+        self.changed = threading.Condition()
+        for stream, name in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
+            threading.Thread(target=self._read, args=(stream, name), daemon=True).start()
+
+    def _read(self, stream, name):
+        for line in stream:
+            with self.changed:
+                self.lines.append((time.monotonic(), name, line.rstrip("\n")))
+                self.changed.notify_all()
+
+    def wait_line(self, needle, timeout, after=0.0):
+        """The time the first line containing needle (and seen after `after`) arrived, or None."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for t, _, line in self.lines:
+                    if t >= after and needle in line:
+                        return t
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(left)
+
+    def signal(self, sig):
+        sent = time.monotonic()
+        self.proc.send_signal(sig)
+        return sent
+
+    def finish(self, timeout=15):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def output(self):
+        return "\n".join(f"    {name}: {line}" for _, name, line in self.lines)
+
+
+def reaction(example, sig, what):
+    sent = example.signal(sig)
+    seen = example.wait_line("deregistering", 5, after=sent)
+    took = None if seen is None else seen - sent
+    check(
+        took is not None and took <= REACT_S,
+        f"{what}: {signal.Signals(sig).name} acted on after "
+        + ("never" if took is None else f"{took * 1000:.0f} ms")
+        + f" (bound {REACT_S * 1000:.0f} ms)",
+    )
+
+
+def not_registered(command):
+    example = Example(command, "unreachable", REGISTRY_URL="http://127.0.0.1:1/eureka/",
+                      REGISTRY_TIMEOUT="1")
+    seen = example.wait_line("not registered", 15)
+    check(seen is not None, "not registered: the reason is shown")
+    if seen is not None:
+        time.sleep(0.08)  # well inside one of the old examples' long waits
+        reaction(example, signal.SIGTERM, "not registered")
+    status = example.finish()
+    check(status is not None, f"not registered: exited (status {status})")
+    if failed:
+        print(example.output())
+
+
+def registered(command, registry):
+    example = Example(command, "real", REGISTRY_URL=registry, REGISTRY_HEARTBEAT_INTERVAL="1")
+    seen = example.wait_line("registered ", 30)
+    check(seen is not None, "registered with the real server")
+    if seen is not None:
+        time.sleep(0.1)
+        reaction(example, signal.SIGINT, "registered")
+    status = example.finish()
+    check(status == 0, f"registered: clean deregistration exits 0 (status {status})")
+    if status != 0:
+        print(example.output())
+
+
+class HangingRegistry(http.server.ThreadingHTTPServer):
+    """Accepts registrations and heartbeats; holds every deregistration (DOWN, DELETE)
+    unanswered until the server is closed."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), HangingHandler)
+        self.released = threading.Event()
+
+
+class HangingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            status = json.loads(body)["instance"]["status"]
+        except (ValueError, KeyError, TypeError):
+            status = ""
+        if status == "DOWN":
+            self.server.released.wait(30)
+            return
+        self.answer(204)
+
+    def do_PUT(self):
+        self.answer(200)
+
+    def do_DELETE(self):
+        self.server.released.wait(30)
+
+    def do_GET(self):
+        self.answer(404)
+
+    def log_message(self, *args):
+        pass
+
+
+def deregistration_fails(command):
+    stub = HangingRegistry()
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{stub.server_address[1]}/eureka/"
+        example = Example(command, "hang", REGISTRY_URL=url, REGISTRY_TIMEOUT="1",
+                          REGISTRY_HEARTBEAT_INTERVAL="1")
+        seen = example.wait_line("registered ", 15)
+        check(seen is not None, "registered with the stub")
+        if seen is not None:
+            time.sleep(0.1)
+            reaction(example, signal.SIGTERM, "deregistration hangs")
+        status = example.finish()
+        check(status == 1, f"deregistration failed: exit status 1 (status {status})")
+        if status != 1:
+            print(example.output())
+    finally:
+        stub.released.set()
+        stub.shutdown()
+        stub.server_close()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--registry", default=os.environ.get("REGISTRAR_TEST_EUREKA_URL"))
+    parser.add_argument("command", nargs="+")
+    args = parser.parse_args()
+    not_registered(args.command)
+    if args.registry:
+        registered(args.command, args.registry)
+    else:
+        check(False, "registered: no real registry given (--registry or REGISTRAR_TEST_EUREKA_URL)")
+    deregistration_fails(args.command)
+    print(f"example signals: {passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
