@@ -12,7 +12,14 @@
 #                                              --tls serves https with CERTS/server.pem (made by
 #                                              scripts/test-certs.sh CERTS); --mtls also requires
 #                                              a client certificate signed by CERTS/client-ca.pem.
+#                                              --peer URL replicates with the Eureka server at
+#                                              URL (eureka.server.my-url set to our own URL, URL
+#                                              in eureka.client.service-url.defaultZone).
 #   scripts/test-eureka.sh stop DIR            stop the server started in DIR (no-op if none)
+#
+# Two Spring Cloud lines, same sources: REGISTRAR_TEST_EUREKA_LINE=boot4 (default: 2025.1 on
+# Boot 4, Eureka 5.0, pom.xml) or boot3 (2025.0 on Boot 3.5, Eureka 4.3, pom-boot3.xml) selects
+# the jar that `jar` builds and `start` runs.
 #
 # The server's output goes to DIR/log, never to our stdout/stderr, so a stray server cannot
 # hold a CI pipe open.
@@ -22,14 +29,20 @@ project="$root/tests/eureka-server"
 cache="${REGISTRAR_CACHE_DIR:-$root/.cache}"
 
 jar() {
+  local line=${REGISTRAR_TEST_EUREKA_LINE:-boot4} pom=pom.xml out=target name=eureka-server
+  case $line in
+    boot4) ;;
+    boot3) pom=pom-boot3.xml out=target-boot3 name=eureka-server-boot3 ;;
+    *) echo "REGISTRAR_TEST_EUREKA_LINE=$line: expected boot4 or boot3" >&2; exit 2 ;;
+  esac
   local hash
-  hash=$(cat "$project/pom.xml" $(find "$project/src" -type f | sort) | sha256sum | cut -c1-16)
-  local jar="$cache/eureka-server-$hash.jar"
+  hash=$(cat "$project/$pom" $(find "$project/src" -type f | sort) | sha256sum | cut -c1-16)
+  local jar="$cache/$name-$hash.jar"
   if [ ! -f "$jar" ]; then
     mkdir -p "$cache"
-    echo "building the test Eureka server (Maven, once)..." >&2
-    (cd "$project" && mvn -q -B -DskipTests package >&2)
-    cp "$project/target/eureka-server.jar" "$jar.tmp" && mv "$jar.tmp" "$jar"
+    echo "building the test Eureka server ($line, Maven, once)..." >&2
+    (cd "$project" && mvn -q -B -DskipTests -f "$pom" package >&2)
+    cp "$project/$out/eureka-server.jar" "$jar.tmp" && mv "$jar.tmp" "$jar"
   fi
   echo "$jar"
 }
@@ -40,10 +53,11 @@ free_port() {
 
 start() {
   local dir=$1; shift
-  local auth=false port="" certs="" mtls=false
+  local auth=false port="" certs="" mtls=false peer=""
   while [ $# -gt 0 ]; do
     case $1 in
       --auth) auth=true ;;
+      --peer) peer=$2; shift ;;
       --port) port=$2; shift ;;
       --tls) certs=$(cd "$2" && pwd); shift ;;
       --mtls) mtls=true ;;
@@ -67,13 +81,16 @@ start() {
       curl_tls+=(--cert "$certs/client.pem" --key "$certs/client.key")
     fi
   fi
+  local peer_args=()
+  [ -z "$peer" ] || peer_args=(--eureka.server.my-url="$scheme://127.0.0.1:$port/eureka/"
+                              --eureka.client.service-url.defaultZone="$peer")
   # Small heap, quick JIT and serial GC: a test registry, started often, on a 2-core machine.
   setsid java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k \
     -jar "$jarfile" --server.port="$port" --server.address=127.0.0.1 \
     --registrar.test.auth="$auth" \
     --spring.security.user.name=registrar \
     --spring.security.user.password="${REGISTRAR_TEST_PASSWORD:-s3cret-pw}" \
-    "${tls_args[@]}" \
+    "${tls_args[@]}" "${peer_args[@]}" \
     </dev/null >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   echo "$port" >"$dir/port"
@@ -115,5 +132,5 @@ case $cmd in
   jar) jar ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) echo "usage: $0 jar | start DIR [--auth] [--port N] [--tls CERTS [--mtls]] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 jar | start DIR [--auth] [--port N] [--tls CERTS [--mtls]] [--peer URL] | stop DIR" >&2; exit 2 ;;
 esac

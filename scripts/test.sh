@@ -35,6 +35,8 @@ run "header is up to date (include/registrar.h committed)" git diff --exit-code 
 run "parity: every C function and setting has a counterpart in each wrapper and the README" \
   python3 scripts/check-parity.py --self-test
 run "build the test Eureka server" scripts/test-eureka.sh jar
+run "build the test Eureka server, Spring Cloud 2025.0 line (Boot 3.5)" \
+  env REGISTRAR_TEST_EUREKA_LINE=boot3 scripts/test-eureka.sh jar
 
 # Shared registries for the suites; tests that restart or stop a server start their own.
 # The https and mTLS ones (scripts/test-tls-servers.sh) start alongside the plain ones.
@@ -45,6 +47,12 @@ export REGISTRAR_TEST_EUREKA_URL REGISTRAR_TEST_EUREKA_AUTH_URL
 if wait $tls_pid; then eval "$(cat "$REGISTRAR_TEST_RUN_DIR/tls.env")"; else failures+=("start shared Eureka (https, mTLS)"); fi
 
 run "cargo test" cargo test --release --locked -- --test-threads=2
+# The older line still in wide use (Spring Cloud 2025.0, Boot 3.5, Eureka 4.3): the core
+# lifecycle (register, heartbeat, status change, deregister, restart and 404 re-register,
+# failover) against servers of that line, started by the tests themselves.
+run "cargo test lifecycle against Spring Cloud 2025.0 / Boot 3.5" \
+  env -u REGISTRAR_TEST_EUREKA_URL -u REGISTRAR_TEST_EUREKA_AUTH_URL REGISTRAR_TEST_EUREKA_LINE=boot3 \
+  cargo test --release --locked --test lifecycle -- --test-threads=2 --skip basic_auth --skip many_threads
 run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGISTRAR_TEST_EUREKA_URL" scripts/demo.sh --for 2
 for suite in c python go cli; do
   [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"

@@ -176,14 +176,54 @@ pub struct Registry {
     pub dir: PathBuf,
     pub port: u16,
     pub auth: bool,
+    /// Further `scripts/test-eureka.sh start` options (e.g. `--peer URL`), kept for restart.
+    pub extra: Vec<String>,
 }
 
 impl Registry {
     /// Starts a new server (on `port`, or a free one).
     pub fn start(name: &str, auth: bool, port: Option<u16>) -> Registry {
         let dir = run_dir().join(format!("{name}-{}", std::process::id()));
-        let port = start_server(&dir, auth, port);
-        Registry { dir, port, auth }
+        let port = start_server(&dir, auth, port, &[]);
+        Registry {
+            dir,
+            port,
+            auth,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Two servers replicating to each other (GUIDE.md section 5: each has its own URL as
+    /// `eureka.server.my-url` and the other's in `defaultZone`), started side by side.
+    pub fn start_peers(name: &str) -> (Registry, Registry) {
+        let ports = [Registry::free_port(), Registry::free_port()];
+        let url = |port: u16| format!("http://127.0.0.1:{port}/eureka/");
+        let starts: Vec<_> = [(0, 1), (1, 0)]
+            .into_iter()
+            .map(|(me, other)| {
+                let dir = run_dir().join(format!("{name}-{me}-{}", std::process::id()));
+                let extra = vec!["--peer".to_string(), url(ports[other])];
+                let port = ports[me];
+                std::thread::spawn(move || {
+                    start_server(&dir, false, Some(port), &extra);
+                    Registry {
+                        dir,
+                        port,
+                        auth: false,
+                        extra,
+                    }
+                })
+            })
+            .collect();
+        let mut started = starts.into_iter().map(|t| t.join().unwrap());
+        (started.next().unwrap(), started.next().unwrap())
+    }
+
+    /// Kills the server at once (SIGKILL: no graceful shutdown, connections reset).
+    pub fn kill(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.trim()).status();
+        }
     }
 
     /// A port nothing listens on yet (for "registry down at start").
@@ -209,13 +249,13 @@ impl Registry {
     /// Stops the server and starts a fresh, empty one on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        start_server(&self.dir, self.auth, Some(self.port));
+        start_server(&self.dir, self.auth, Some(self.port), &self.extra);
     }
 }
 
-fn start_server(dir: &Path, auth: bool, port: Option<u16>) -> u16 {
+fn start_server(dir: &Path, auth: bool, port: Option<u16>, extra: &[String]) -> u16 {
     let mut cmd = Command::new(repo_root().join("scripts/test-eureka.sh"));
-    cmd.arg("start").arg(dir);
+    cmd.arg("start").arg(dir).args(extra);
     if auth {
         cmd.arg("--auth");
     }
