@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::config::{parse_seconds, Settings};
+use crate::config::{parse_seconds, quote, Settings};
 use crate::error::{Error, Result};
 
 const DEFAULT_INTERVAL_SECS: f64 = 10.0;
@@ -54,7 +54,8 @@ impl HealthConfig {
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| {
                     Error::InvalidConfig(format!(
-                        "REGISTRY_HEALTH_THRESHOLD '{v}' is not a count of checks (1-1000)"
+                        "REGISTRY_HEALTH_THRESHOLD {} is not a count of checks (1-1000)",
+                        quote(v)
                     ))
                 })?,
             None => DEFAULT_THRESHOLD,
@@ -80,7 +81,8 @@ pub fn drain_duration(settings: &Settings) -> Result<Duration> {
         Some(v) => match v.parse::<f64>() {
             Ok(secs) if (0.0..=3600.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
             _ => Err(Error::InvalidConfig(format!(
-                "REGISTRY_DRAIN_SECONDS '{v}' is not a number of seconds (0 to 3600)"
+                "REGISTRY_DRAIN_SECONDS {} is not a number of seconds (0 to 3600)",
+                quote(v)
             ))),
         },
     }
@@ -103,14 +105,15 @@ pub struct HealthUrl {
 impl HealthUrl {
     pub fn parse(raw: &str) -> Result<HealthUrl> {
         let shown = crate::config::redact_userinfo(raw.trim());
+        let quoted = quote(&shown);
         let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
             Error::InvalidConfig(format!(
-                "REGISTRY_HEALTH_URL '{shown}' is not a valid URL: {e}"
+                "REGISTRY_HEALTH_URL {quoted} is not a valid URL: {e}"
             ))
         })?;
         if url.scheme() != "http" {
             return Err(Error::InvalidConfig(format!(
-                "REGISTRY_HEALTH_URL '{shown}' must start with http:// (a local, plain-HTTP endpoint)"
+                "REGISTRY_HEALTH_URL {quoted} must start with http:// (a local, plain-HTTP endpoint)"
             )));
         }
         // host_str brackets IPv6 literals, as an authority needs.
@@ -118,7 +121,7 @@ impl HealthUrl {
             Some(h) if !h.is_empty() => h.to_string(),
             _ => {
                 return Err(Error::InvalidConfig(format!(
-                    "REGISTRY_HEALTH_URL '{shown}' has no host"
+                    "REGISTRY_HEALTH_URL {quoted} has no host"
                 )))
             }
         };

@@ -17,6 +17,7 @@ use super::{
     guard, out_ptr, reference, registrar_config, registrar_free_callback,
     registrar_instance_status, registrar_log_callback, registrar_status, FfiError,
 };
+use crate::config::quote;
 use crate::discovery::{
     Choice, Discovery, DiscoveryConfig, DiscoveryPhase, Instance, Lookup, Registry,
 };
@@ -682,7 +683,7 @@ pub extern "C" fn registrar_discovery_instance(
             return Err(not_found(
                 handle,
                 registry.is_some(),
-                &format!("instance '{id}'"),
+                &format!("instance {}", quote(id)),
             ));
         }
         write_list(out, found, version)
@@ -720,9 +721,9 @@ fn choose(
         Some(instance) => Ok((instance, version)),
         None => {
             let what = match lookup {
-                Lookup::App => format!("UP instance of application '{name}'"),
-                Lookup::Vip => format!("UP instance with VIP '{name}'"),
-                Lookup::SecureVip => format!("UP instance with secure VIP '{name}'"),
+                Lookup::App => format!("UP instance of application {}", quote(name)),
+                Lookup::Vip => format!("UP instance with VIP {}", quote(name)),
+                Lookup::SecureVip => format!("UP instance with secure VIP {}", quote(name)),
             };
             Err(not_found(handle, registry.is_some(), &what))
         }
