@@ -527,6 +527,18 @@ registrar_status registrar_client_last_error(const registrar_client *client,
                                              size_t *out_len);
 
 /**
+ * Copies a JSON snapshot of the client's state into `buf`, snprintf-style; `*out_len`
+ * receives its full length. For debugging: phase, status, counters, the last error (code and
+ * message, without credentials), the server in use, and times (ms since the Unix epoch).
+ * Fields may be added in later versions.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_client_snapshot_json(const registrar_client *client,
+                                                char *buf,
+                                                size_t buf_len,
+                                                size_t *out_len);
+
+/**
  * Copies the instance id (e.g. "host:app:8080") into `buf`, snprintf-style; `*out_len`
  * receives its full length. Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
  */
@@ -718,6 +730,18 @@ registrar_status registrar_discovery_last_error(const registrar_discovery *disco
                                                 size_t *out_len);
 
 /**
+ * Copies a JSON snapshot of the cache's state into `buf`, snprintf-style; `*out_len`
+ * receives its full length. For debugging: phase, version, size, counters, the last error
+ * (code and message, without credentials), the server in use, and times (ms since the Unix
+ * epoch). Fields may be added in later versions.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_snapshot_json(const registrar_discovery *discovery,
+                                                   char *buf,
+                                                   size_t buf_len,
+                                                   size_t *out_len);
+
+/**
  * The instances under an application name (`REGISTRAR_LOOKUP_APP`, case-insensitive), a VIP
  * (`REGISTRAR_LOOKUP_VIP`) or a secure VIP (`REGISTRAR_LOOKUP_SECURE_VIP`, both exact), sorted
  * by instance id. UP instances only, unless `flags` has `REGISTRAR_QUERY_ALL_STATUSES`.
@@ -855,6 +879,16 @@ const char *registrar_instance_status_str(int32_t status);
  * Every fallible call clears the message first. Messages never contain credentials.
  */
 size_t registrar_last_error_message(char *buf, size_t buf_len);
+
+/**
+ * Copies the metrics of every live client and discovery cache of this process (and of the
+ * process itself) into `buf` in the Prometheus text exposition format (version 0.0.4,
+ * `Content-Type: text/plain; version=0.0.4`), snprintf-style; `*out_len` receives its full
+ * length. Serve it from the host's /metrics endpoint. Safe to call from any thread; handles
+ * inherited through fork() are left out.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT (`out_len`).
+ */
+registrar_status registrar_metrics_text(char *buf, size_t buf_len, size_t *out_len);
 
 /**
  * The number of settings `registrar_config_set` accepts (and the environment is read for).

@@ -111,6 +111,8 @@ build test_live tests/c/test_live.c "${SHARED[@]}"
 build test_live-static tests/c/test_live.c "${STATIC[@]}"
 build test_live-asan tests/c/test_live.c "${SANITIZE[@]}" "${STATIC[@]}"
 build test_tls tests/c/test_tls.c "${SHARED[@]}"
+build test_metrics tests/c/test_metrics.c "${SHARED[@]}"
+build test_metrics-asan tests/c/test_metrics.c "${SANITIZE[@]}" "${STATIC[@]}"
 build register examples/c/register.c "${SHARED[@]}"
 build register-static examples/c/register.c "${STATIC[@]}"
 # Every C example compiles warning-free against both libraries (discover also runs below).
@@ -175,6 +177,8 @@ check run-test_api-asan timeout 180 "$out/test_api-asan"
 check run-test_live timeout 120 "$out/test_live"
 check run-test_live-static timeout 120 "$out/test_live-static"
 check run-test_live-asan timeout 180 "$out/test_live-asan"
+check run-test_metrics timeout 120 "$out/test_metrics"
+check run-test_metrics-asan timeout 180 "$out/test_metrics-asan"
 check run-cpp_smoke timeout 30 "$out/cpp_smoke"
 # Wrong-host and expired certificates come from two small TLS listeners (they exit by
 # themselves after 120 s; cleanup stops them sooner).

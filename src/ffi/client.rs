@@ -340,6 +340,26 @@ pub extern "C" fn registrar_client_last_error(
     })
 }
 
+/// Copies a JSON snapshot of the client's state into `buf`, snprintf-style; `*out_len`
+/// receives its full length. For debugging: phase, status, counters, the last error (code and
+/// message, without credentials), the server in use, and times (ms since the Unix epoch).
+/// Fields may be added in later versions.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_snapshot_json(
+    client: *const registrar_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_client_snapshot_json", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        let json = crate::snapshot::client_json(&client.agent, super::status::error_name);
+        write_string(&json, buf, buf_len, out_len)
+    })
+}
+
 /// Copies the instance id (e.g. "host:app:8080") into `buf`, snprintf-style; `*out_len`
 /// receives its full length. Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
 #[no_mangle]

@@ -600,6 +600,26 @@ pub extern "C" fn registrar_discovery_last_error(
     })
 }
 
+/// Copies a JSON snapshot of the cache's state into `buf`, snprintf-style; `*out_len`
+/// receives its full length. For debugging: phase, version, size, counters, the last error
+/// (code and message, without credentials), the server in use, and times (ms since the Unix
+/// epoch). Fields may be added in later versions.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_discovery_snapshot_json(
+    discovery: *const registrar_discovery,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> registrar_status {
+    guard("registrar_discovery_snapshot_json", || {
+        // SAFETY: NULL or a live handle.
+        let handle = unsafe { discovery_ref(discovery) }?;
+        let json = crate::snapshot::discovery_json(&handle.discovery, super::status::error_name);
+        write_string(&json, buf, buf_len, out_len)
+    })
+}
+
 /// The instances under an application name (`REGISTRAR_LOOKUP_APP`, case-insensitive), a VIP
 /// (`REGISTRAR_LOOKUP_VIP`) or a secure VIP (`REGISTRAR_LOOKUP_SECURE_VIP`, both exact), sorted
 /// by instance id. UP instances only, unless `flags` has `REGISTRAR_QUERY_ALL_STATUSES`.

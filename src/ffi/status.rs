@@ -77,6 +77,12 @@ impl registrar_status {
     }
 }
 
+/// The status name of an error (e.g. "REGISTRAR_ERR_TRANSPORT"), for the JSON snapshots.
+pub(crate) fn error_name(error: &Error) -> &'static str {
+    let name = registrar_status::from(error).name();
+    std::str::from_utf8(&name[..name.len() - 1]).unwrap_or("REGISTRAR_ERR_PANIC")
+}
+
 impl From<&Error> for registrar_status {
     fn from(error: &Error) -> Self {
         match error {
