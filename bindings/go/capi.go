@@ -268,6 +268,49 @@ static rg_string rg_discovery_choose_url(const registrar_discovery *d, int32_t l
 	r.status = REGISTRAR_ERR_PANIC;
 	return r;
 }
+
+// ---- texts: JSON snapshots and metrics ----
+
+enum { RG_CLIENT_SNAPSHOT = 0, RG_DISCOVERY_SNAPSHOT = 1, RG_METRICS = 2 };
+
+static registrar_status rg_text_call(const void *h, int which, char *buf, size_t len,
+                                     size_t *out_len) {
+	switch (which) {
+	case RG_CLIENT_SNAPSHOT:
+		return registrar_client_snapshot_json((const registrar_client *)h, buf, len, out_len);
+	case RG_DISCOVERY_SNAPSHOT:
+		return registrar_discovery_snapshot_json((const registrar_discovery *)h, buf, len, out_len);
+	default:
+		return registrar_metrics_text(buf, len, out_len);
+	}
+}
+
+// Copies one text out, growing the buffer until it fits (like rg_get_string).
+static rg_string rg_get_text(const void *h, int which) {
+	rg_string r = { 0, NULL, NULL, 0 };
+	size_t cap = 4096;
+	for (int attempt = 0; attempt < 16; attempt++) {
+		char *buf = malloc(cap);
+		if (buf == NULL) break;
+		size_t need = 0;
+		registrar_status st = rg_text_call(h, which, buf, cap, &need);
+		if (st != REGISTRAR_OK) {
+			free(buf);
+			r.status = (int32_t)st;
+			r.msg = rg_take_error();
+			return r;
+		}
+		if (need < cap) {
+			r.value = buf;
+			r.len = need;
+			return r;
+		}
+		free(buf);
+		cap = need + 1;
+	}
+	r.status = REGISTRAR_ERR_PANIC;
+	return r;
+}
 */
 import "C"
 
@@ -299,6 +342,11 @@ func stringResult(r C.rg_string) (string, error) {
 	s := C.GoStringN(r.value, C.int(r.len))
 	C.free(unsafe.Pointer(r.value))
 	return s, nil
+}
+
+// cMetricsText is registrar_metrics_text: the process's metrics, Prometheus text format.
+func cMetricsText() (string, error) {
+	return stringResult(C.rg_get_text(nil, C.RG_METRICS))
 }
 
 func cLibraryABI() uint32     { return uint32(C.registrar_abi_version()) }
@@ -418,6 +466,10 @@ func (c cClient) instanceID() (string, error) {
 
 func (c cClient) appName() (string, error) {
 	return stringResult(C.rg_get_string(unsafe.Pointer(c.p), C.RG_APP_NAME, nil))
+}
+
+func (c cClient) snapshotJSON() (string, error) {
+	return stringResult(C.rg_get_text(unsafe.Pointer(c.p), C.RG_CLIENT_SNAPSHOT))
 }
 
 func (c cClient) stop(timeoutMs uint32) error {
@@ -561,6 +613,10 @@ func (d cDiscovery) chooseURL(lookup Lookup, name string, choice Choice, flags U
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
 	return stringResult(C.rg_discovery_choose_url(d.p, C.int32_t(lookup), cn, C.int32_t(choice), C.uint32_t(flags)))
+}
+
+func (d cDiscovery) snapshotJSON() (string, error) {
+	return stringResult(C.rg_get_text(unsafe.Pointer(d.p), C.RG_DISCOVERY_SNAPSHOT))
 }
 
 func (d cDiscovery) stop(timeoutMs uint32) error {

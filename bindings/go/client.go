@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
@@ -142,15 +143,22 @@ func Start(cfg Config) (*Client, error) {
 		h.close(0)
 		return nil, err
 	}
-	if cfg.Logger != nil {
-		if err := setLogger(cfg.Logger, func(lh uintptr) error { return raw.setLogger(lh, cfg.LogLevel) }); err != nil {
-			h.close(0)
-			return nil, err
-		}
-	}
 	id, err1 := raw.instanceID()
 	app, err2 := raw.appName()
-	if err := firstErr(err1, err2, raw.start()); err != nil {
+	if err := firstErr(err1, err2); err != nil {
+		h.close(0)
+		return nil, err
+	}
+	// Installed before the start, so the first request's failure is logged too.
+	logger, level := cfg.Logger, cfg.LogLevel
+	if logger == nil {
+		logger, level = defaultLogger(level, "app", app, "instance", id)
+	}
+	if err := setLogger(logger, func(lh uintptr) error { return raw.setLogger(lh, level) }); err != nil {
+		h.close(0)
+		return nil, err
+	}
+	if err := raw.start(); err != nil {
 		h.close(0)
 		return nil, err
 	}
@@ -260,6 +268,33 @@ func (c *Client) Info() (Info, error) {
 		return err
 	})
 	return info, err
+}
+
+// Snapshot returns the client's state as JSON, for debugging: phase, status, counters, the
+// last error (code and message, without credentials), the server in use and times in ms
+// since the Unix epoch. Fields may be added. After Close it returns ErrShutDown.
+func (c *Client) Snapshot() (json.RawMessage, error) {
+	defer runtime.KeepAlive(c)
+	var text string
+	err := c.h.use(func(cc cClient) (err error) {
+		text, err = cc.snapshotJSON()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(text), nil
+}
+
+// Metrics returns the metrics of every live Client and Discovery of the process, and of the
+// process, in the Prometheus text exposition format (version 0.0.4): serve it with
+// Content-Type "text/plain; version=0.0.4" from a /metrics endpoint. The names and their
+// meaning are listed in the README (Operability).
+func Metrics() (string, error) {
+	if err := checkLibrary(); err != nil {
+		return "", err
+	}
+	return cMetricsText()
 }
 
 // State returns where the client is in its lifecycle (StateStopped after Close).

@@ -84,9 +84,14 @@ type Config struct {
 	Status Status
 
 	// Logger receives the library's log messages of LogLevel or more severe, from the first
-	// request on (Start and NewDiscovery install it before anything is sent); nil logs nothing,
-	// the library's default. The zero LogLevel, LogError, sends errors only. SetLogger changes
-	// it later.
+	// request on (Start and NewDiscovery install it before anything is sent): registration
+	// and heartbeat failures (each distinct problem once), recoveries, registrations; for a
+	// Discovery the first fetch, failures, recovery and (DEBUG) changes. SlogLogger adapts a
+	// *slog.Logger. nil logs through log/slog: slog.Default() as it is at each message, with
+	// the attributes component=registrar and, for a Client, app and instance; the levels
+	// slog.Default() has enabled at Start decide what is sent unless LogLevel is above
+	// LogError. To silence the library, give a LogFunc that does nothing. For an explicit
+	// Logger, the zero LogLevel (LogError) sends errors only. SetLogger changes it later.
 	Logger   LogFunc
 	LogLevel LogLevel
 

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"runtime"
@@ -140,11 +141,13 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 		return nil, err
 	}
 	h := &discoveryHandle{c: raw, closed: errDiscoveryClosed}
-	if cfg.Logger != nil {
-		if err := setLogger(cfg.Logger, func(lh uintptr) error { return raw.setLogger(lh, cfg.LogLevel) }); err != nil {
-			h.close(0)
-			return nil, err
-		}
+	logger, level := cfg.Logger, cfg.LogLevel
+	if logger == nil {
+		logger, level = defaultLogger(level)
+	}
+	if err := setLogger(logger, func(lh uintptr) error { return raw.setLogger(lh, level) }); err != nil {
+		h.close(0)
+		return nil, err
 	}
 	d := &Discovery{h: h, watch: &changeWatch{h: h}}
 	d.cleanup = runtime.AddCleanup(d, func(h *discoveryHandle) {
@@ -358,6 +361,22 @@ func (d *Discovery) SetLogger(f LogFunc, max LogLevel) error {
 	return d.h.use(func(c cDiscovery) error {
 		return setLogger(f, func(h uintptr) error { return c.setLogger(h, max) })
 	})
+}
+
+// Snapshot returns the cache's state as JSON, for debugging: phase, version, size, counters,
+// the last error (code and message, without credentials), the server in use and times in ms
+// since the Unix epoch. Fields may be added. After Close it returns ErrShutDown.
+func (d *Discovery) Snapshot() (json.RawMessage, error) {
+	defer runtime.KeepAlive(d)
+	var text string
+	err := d.h.use(func(c cDiscovery) (err error) {
+		text, err = c.snapshotJSON()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(text), nil
 }
 
 // Info returns a snapshot of the cache's state, version, size and counters. After Close it

@@ -47,21 +47,45 @@ func (l LogLevel) String() string {
 // handle that logs, and a panic in it is recovered and dropped (it must not kill that thread).
 type LogFunc func(level LogLevel, message string)
 
+// slogLevels maps a LogLevel (registrar_log_level) to slog's level.
+var slogLevels = [...]slog.Level{slog.LevelError, slog.LevelWarn, slog.LevelInfo, slog.LevelDebug}
+
+func slogLevel(level LogLevel) slog.Level {
+	if level >= 0 && int(level) < len(slogLevels) {
+		return slogLevels[level]
+	}
+	return slog.LevelError
+}
+
 // SlogLogger adapts a *slog.Logger: ERROR, WARN, INFO and DEBUG become slog's levels, with
 // the attribute component=registrar.
 func SlogLogger(l *slog.Logger) LogFunc {
 	return func(level LogLevel, message string) {
-		lvl := slog.LevelError
-		switch level {
-		case LogWarn:
-			lvl = slog.LevelWarn
-		case LogInfo:
-			lvl = slog.LevelInfo
-		case LogDebug:
-			lvl = slog.LevelDebug
-		}
-		l.Log(context.Background(), lvl, message, "component", "registrar")
+		l.Log(context.Background(), slogLevel(level), message, "component", "registrar")
 	}
+}
+
+// defaultLogger is what a handle logs to when Config.Logger is nil: slog.Default() as it is
+// when each message is logged (so a later slog.SetDefault is honoured), with the attribute
+// component=registrar and the given ones (a client's app and instance). Unless chosen is
+// more verbose than LogError, the library sends what slog.Default() has enabled now (INFO for
+// the standard default handler, DEBUG if enabled): slog decides, as Go programs expect.
+func defaultLogger(chosen LogLevel, attrs ...any) (LogFunc, LogLevel) {
+	attrs = append([]any{"component", "registrar"}, attrs...)
+	f := func(level LogLevel, message string) {
+		slog.Default().Log(context.Background(), slogLevel(level), message, attrs...)
+	}
+	if chosen != LogError {
+		return f, chosen
+	}
+	level := LogError
+	for l := LogDebug; l > LogError; l-- {
+		if slog.Default().Enabled(context.Background(), slogLevel(l)) {
+			level = l
+			break
+		}
+	}
+	return f, level
 }
 
 // setLogger installs f (nil removes the current logger) through install, which hands the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"runtime"
@@ -646,6 +647,8 @@ func TestReRegistersAfterServerRestart(t *testing.T) {
 	server := startDedicatedServer(t)
 	cfg := fastConfig(t, server.url)
 	cfg.Status = StatusUp
+	rec := &recorder{}
+	cfg.Logger, cfg.LogLevel = SlogLogger(slog.New(rec)), LogInfo
 	client, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -664,6 +667,15 @@ func TestReRegistersAfterServerRestart(t *testing.T) {
 		info, err := client.Info()
 		return err == nil && info.LastError != CodeOK
 	})
+	// The failed heartbeat is counted as result="error" and logged (Warn) through cfg.Logger.
+	who := []string{"app", app, "instance", id}
+	if v := metricValue(t, currentMetrics(t), "registrar_heartbeats_total", append(who, "result", "error")...); v < 1 {
+		t.Errorf("heartbeats error = %v after the server stopped", v)
+	}
+	eventually(t, 5*time.Second, "the failed heartbeat logged", func() bool {
+		rec, found, _ := rec.find("heartbeat failed")
+		return found && rec.Level == slog.LevelWarn
+	})
 	server.start() // same port
 	t.Logf("server restarted after %v", time.Since(began))
 	eventually(t, 30*time.Second, "registered again after the restart", func() bool {
@@ -671,6 +683,10 @@ func TestReRegistersAfterServerRestart(t *testing.T) {
 		return found && inst.Status == "UP"
 	})
 	t.Logf("registered again after %v", time.Since(began))
+	eventually(t, 5*time.Second, "the recovery logged", func() bool {
+		rec, found, _ := rec.find("(after: heartbeat failed")
+		return found && rec.Level == slog.LevelInfo
+	})
 	info, err := client.Info()
 	if err != nil || info.Registrations < 2 || info.State != StateRegistered {
 		t.Errorf("Info() = %+v, %v", info, err)
