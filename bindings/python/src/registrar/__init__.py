@@ -18,7 +18,18 @@ See :class:`Client`, :class:`Config`, :func:`deregister_at_exit` and the package
 from __future__ import annotations
 
 from . import _native
-from ._client import Client, Config, Info, LogLevel, Setting, State, Status, settings
+from ._client import (
+    LOGGER_NAME,
+    Client,
+    Config,
+    Info,
+    LogLevel,
+    Setting,
+    State,
+    Status,
+    metrics,
+    settings,
+)
 from .errors import (
     ErrorCode,
     ForkedError,
@@ -102,6 +113,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidUtf8Error",
+    "LOGGER_NAME",
     "LogLevel",
     "NotFoundError",
     "NullArgumentError",
@@ -119,6 +131,7 @@ __all__ = [
     "deregister_at_exit",
     "library_path",
     "library_version",
+    "metrics",
     "settings",
     "status_name",
 ]

@@ -324,6 +324,25 @@ _FREE_CALLBACK = _native.FREE_CALLBACK(_free_trampoline)
 _NO_LOG = _native.LOG_CALLBACK()  # NULL function pointers
 _NO_FREE = _native.FREE_CALLBACK()
 
+#: The logger every client and discovery cache logs to unless told otherwise.
+LOGGER_NAME = "registrar"
+_null_handler_attached = False
+
+
+def _package_logger() -> "logging.Logger":
+    """``logging.getLogger("registrar")``, with the package's ``NullHandler`` attached once, so
+    nothing is printed unless the application configures logging (the library convention).
+    Imported here, on the first client or cache, not at ``import registrar``: a process that
+    never creates one does not pay for ``logging``."""
+    import logging
+
+    global _null_handler_attached
+    logger = logging.getLogger(LOGGER_NAME)
+    if not _null_handler_attached:
+        logger.addHandler(logging.NullHandler())
+        _null_handler_attached = True
+    return logger
+
 
 class Client:
     """One registration with a Eureka registry, kept alive by a native background thread.
@@ -387,6 +406,8 @@ class Client:
         _check(status)
         for key, value in exact.items():
             self.set_metadata(key, value)
+        # By default the library's messages go to logging.getLogger("registrar").
+        _set_logger(self, lib.registrar_client_set_logger, _package_logger(), None)
 
     # --- identity (immutable, read once) ---
 
@@ -601,11 +622,21 @@ class Client:
     ) -> None:
         """Sends the library's log messages of ``level`` or more severe to a
         :class:`logging.Logger` or a function ``f(level: LogLevel, message: str)``; None
-        removes it. The library logs nothing unless asked, and each distinct failure once,
-        not once per retry. The function is called on the client's background thread (which
-        then takes the GIL for the call): keep it quick. It is removed on :meth:`close` and at
-        interpreter exit (before Python's teardown), never called after :meth:`stop` returns."""
+        silences the client. Without this call every client logs to
+        ``logging.getLogger("registrar")`` (which has a ``NullHandler``: nothing shows unless
+        the application configures logging) at INFO, or DEBUG if that logger is enabled for
+        DEBUG when the client is created. Each distinct failure is logged once, not once per
+        retry, and so is the recovery. The function is called on the client's background
+        thread (which then takes the GIL for the call): keep it quick. It is removed on
+        :meth:`close` and at interpreter exit (before Python's teardown), never called after
+        :meth:`stop` returns."""
         _set_logger(self, lib.registrar_client_set_logger, logger, level)
+
+    def snapshot(self) -> "Dict[str, Any]":
+        """The client's state as a dict, for debugging (``registrar_client_snapshot_json``):
+        phase, status, counters, last error (code and message, without credentials), the
+        server in use and times in ms since the Unix epoch. Fields may be added."""
+        return _snapshot(self, lib.registrar_client_snapshot_json)
 
     # --- internals ---
 
@@ -659,24 +690,32 @@ _clients_with_loggers: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _set_logger(
-    owner: Any, c_set_logger: Any, logger: "Union[logging.Logger, LogFunction, None]", level: int
+    owner: Any,
+    c_set_logger: Any,
+    logger: "Union[logging.Logger, LogFunction, None]",
+    level: "Optional[int]",
 ) -> None:
     """Installs (or with None removes) a Python logger on a Client or a Discovery through
-    the library's set_logger function; one implementation for both handle types."""
+    the library's set_logger function; one implementation for both handle types. ``level``
+    None (the default logger): INFO, or DEBUG if the Logger is enabled for DEBUG now."""
     if logger is None:
         with owner._use() as h:
-            _check(c_set_logger(h, _NO_LOG, None, _NO_FREE, int(level)))
+            _check(c_set_logger(h, _NO_LOG, None, _NO_FREE, int(level or 0)))
         owner._has_py_logger = False
         return
     logging_module = sys.modules.get("logging")  # a Logger implies logging is imported
     if logging_module is not None and isinstance(logger, logging_module.Logger):
         target = logger
+        if level is None:
+            level = LogLevel.DEBUG if target.isEnabledFor(10) else LogLevel.INFO
 
         def function(lvl: LogLevel, message: str) -> None:
             target.log(_PY_LEVELS.get(lvl, 40), "%s", message)
 
     else:
         function = logger  # type: ignore[assignment]
+    if level is None:
+        level = LogLevel.INFO
     key = next(_log_ids)
     with _log_sinks_lock:
         _log_sinks[key] = (function,)
@@ -707,6 +746,28 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _snapshot(owner: Any, c_snapshot_json: Any) -> "Dict[str, Any]":
+    """A handle's JSON snapshot as a dict (json imported on first use, not at import)."""
+    import json
+
+    with owner._use() as h:
+        status, text = _native.read_string(c_snapshot_json, h)
+        message = _native.last_error_message() if status else ""
+    if status:
+        raise make_error(status, message)
+    result: Dict[str, Any] = json.loads(text)
+    return result
+
+
+def metrics() -> str:
+    """The metrics of every live client and discovery cache of this process, and of the process,
+    in the Prometheus text exposition format (``registrar_metrics_text``): serve it as
+    ``text/plain; version=0.0.4`` from your ``/metrics`` endpoint."""
+    status, text = _native.read_string(lib.registrar_metrics_text)
+    _check(status)
+    return text
 
 
 @atexit.register

@@ -167,6 +167,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     ),
     "registrar_client_get_info": (c_enum, [client_p, POINTER(ClientInfo)]),
     "registrar_client_last_error": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
+    "registrar_client_snapshot_json": (
+        c_enum,
+        [client_p, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
     "registrar_client_instance_id": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
     "registrar_client_app_name": (c_enum, [client_p, char_buf, c_size_t, POINTER(c_size_t)]),
     "registrar_client_stop": (c_enum, [client_p, c_uint32]),
@@ -198,6 +202,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
         c_enum,
         [discovery_p, char_buf, c_size_t, POINTER(c_size_t)],
     ),
+    "registrar_discovery_snapshot_json": (
+        c_enum,
+        [discovery_p, char_buf, c_size_t, POINTER(c_size_t)],
+    ),
     "registrar_discovery_instances": (
         c_enum,
         [discovery_p, c_int32, c_char_p, c_uint32, POINTER(list_p)],
@@ -224,6 +232,7 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_instance_list_free": (None, [list_p]),
     "registrar_instance_status_str": (c_char_p, [c_int32]),
     "registrar_last_error_message": (c_size_t, [char_buf, c_size_t]),
+    "registrar_metrics_text": (c_enum, [char_buf, c_size_t, POINTER(c_size_t)]),
     "registrar_setting_count": (c_size_t, []),
     "registrar_setting_name": (c_char_p, [c_size_t]),
     "registrar_setting_description": (c_char_p, [c_size_t]),

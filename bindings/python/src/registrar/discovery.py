@@ -32,8 +32,10 @@ from ._client import (
     _check,
     _encode,
     _live_objects,
+    _package_logger,
     _seconds_to_ms,
     _set_logger,
+    _snapshot,
 )
 from ._native import lib
 from .errors import ErrorCode, NotFoundError, RegistrarError, ShutDownError, make_error
@@ -215,6 +217,8 @@ class Discovery:
         self._finalizer = weakref.finalize(self, lib.registrar_discovery_free, handle.value)
         self._finalizer.atexit = False
         _live_objects.add(self)
+        # By default the cache's messages go to logging.getLogger("registrar").
+        _set_logger(self, lib.registrar_discovery_set_logger, _package_logger(), None)
 
     # --- lifecycle ---
 
@@ -417,8 +421,16 @@ class Discovery:
         removes it. Exactly as :meth:`Client.set_logger <registrar.Client.set_logger>`: called
         on the discovery's background thread (keep it quick), removed on :meth:`close` and at
         interpreter exit. Messages: the first fetch (INFO), a failing refresh (WARN, once per
-        distinct problem) and the recovery (INFO), a hash mismatch (WARN), each change (DEBUG)."""
+        distinct problem) and the recovery (INFO), a hash mismatch (WARN), each change (DEBUG).
+        Without this call the cache logs to ``logging.getLogger("registrar")`` (silent unless
+        the application configures logging); None silences it."""
         _set_logger(self, lib.registrar_discovery_set_logger, logger, level)
+
+    def snapshot(self) -> "Dict[str, object]":
+        """The cache's state as a dict, for debugging (``registrar_discovery_snapshot_json``):
+        phase, version, size, counters, last error (code and message, without credentials),
+        the server in use and times in ms since the Unix epoch. Fields may be added."""
+        return _snapshot(self, lib.registrar_discovery_snapshot_json)
 
     # --- change notification ---
 
