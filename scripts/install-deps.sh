@@ -12,3 +12,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     openssl ca-certificates >&2
 fi
 cargo fetch --locked >/dev/null
+
+# The fuzz targets (scripts/fuzz.sh, fuzz/): cargo-fuzz on the nightly toolchain. Both are
+# per-user (~/.rustup, ~/.cargo/bin): the stable toolchain that builds the library is untouched.
+if command -v rustup >/dev/null 2>&1; then
+  rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal >&2
+else
+  echo "rustup not found: cannot install the nightly toolchain the fuzz targets need" >&2
+fi
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked >&2
+(cd "$(dirname "$0")/../fuzz" && cargo fetch --locked >/dev/null)

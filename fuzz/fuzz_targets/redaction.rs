@@ -1,0 +1,114 @@
+//! Credentials never appear in any output: error messages (Display and Debug), the Debug of
+//! settings and configurations, for the agent's and discovery's parsers.
+//!
+//! The password is given as user-info in `REGISTRY_URL` (percent-encoded as it should be, or
+//! raw, which may break the URL's structure: `/`, `?`, `#`, `,`, `@` inside it) and/or as
+//! `REGISTRY_PASSWORD`. It always contains a marker character that no other input contains,
+//! so any trace of it in any output (raw or percent-encoded) is a leak, whatever the rest of
+//! the password looks like.
+
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use registrar::config::{Config, HostDefaults, Settings, SETTINGS};
+use registrar::discovery::DiscoveryConfig;
+
+/// Private-use character: in no message text, removed from every non-secret input.
+const MARK: char = '\u{E000}';
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    /// The password around the marker.
+    before: String,
+    after: String,
+    user: String,
+    /// 0: encoded user-info, 1: raw user-info, 2: REGISTRY_PASSWORD only, 3: both.
+    mode: u8,
+    url_before: String,
+    host: String,
+    url_after: String,
+    /// More URLs in the list, before and after the one with the password.
+    others: (Option<String>, Option<String>),
+    explicit_user: Option<String>,
+    values: Vec<(u8, String)>,
+}
+
+fn clean(s: &str) -> String {
+    s.replace(MARK, "")
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn host() -> HostDefaults {
+    HostDefaults {
+        hostname: || Some("fuzz-host".into()),
+        ip_address: || Some("10.0.0.1".into()),
+    }
+}
+
+fn leaked(output: &str) -> bool {
+    // The marker raw, percent-encoded (either case), or as a Debug escape.
+    let encoded = encode(&MARK.to_string());
+    output.contains(MARK)
+        || output.contains(&encoded)
+        || output.contains(&encoded.to_lowercase())
+        || output.contains("\\u{e000}")
+}
+
+fuzz_target!(|input: Input| {
+    let password = format!("{}{MARK}{}", clean(&input.before), clean(&input.after));
+    let user = clean(&input.user);
+    let mode = input.mode % 4;
+    let user_info = match mode {
+        0 => format!("{}:{}@", encode(&user), encode(&password)),
+        1 => format!("{user}:{password}@"),
+        _ => String::new(),
+    };
+    let scheme = clean(&input.url_before);
+    let scheme = if scheme.is_empty() { "http://".to_string() } else { scheme };
+    let url = format!("{scheme}{user_info}{}{}", clean(&input.host), clean(&input.url_after));
+    let mut list: Vec<String> = Vec::new();
+    list.extend(input.others.0.as_deref().map(clean));
+    list.push(url);
+    list.extend(input.others.1.as_deref().map(clean));
+
+    let mut settings = Settings::new();
+    for (index, value) in &input.values {
+        let key = SETTINGS[*index as usize % SETTINGS.len()].0;
+        if key != "REGISTRY_PASSWORD" {
+            settings.set(key, &clean(value)).unwrap();
+        }
+    }
+    settings.set("REGISTRY_URL", &list.join(",")).unwrap();
+    if mode >= 2 {
+        settings.set("REGISTRY_PASSWORD", &password).unwrap();
+        if let Some(u) = &input.explicit_user {
+            settings.set("REGISTRY_USER", &clean(u)).unwrap();
+        }
+    }
+
+    // (`Settings::get` is not an output: it hands a caller back the value it set.)
+    let mut outputs = vec![format!("{settings:?}")];
+    match Config::from_settings_with(&settings, &host()) {
+        Ok(config) => outputs.push(format!("{config:?} {:#?}", config.service_urls)),
+        Err(e) => outputs.push(format!("{e} {e:?}")),
+    }
+    match DiscoveryConfig::from_settings(&settings) {
+        Ok(config) => outputs.push(format!("{config:?}")),
+        Err(e) => outputs.push(format!("{e} {e:?}")),
+    }
+    for output in &outputs {
+        assert!(!leaked(output), "the password leaks in: {output}");
+    }
+});

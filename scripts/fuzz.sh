@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of everything registrar parses from outside the process
+# (cargo-fuzz / libFuzzer on the nightly toolchain; targets in fuzz/fuzz_targets/).
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   each target for SECONDS (default 12: test.sh's run)
+#   scripts/fuzz.sh --runs N [TARGET...]    each target for N executions (the long runs)
+#
+# The committed corpus fuzz/corpus/TARGET is read, never written: new inputs go to a scratch
+# directory. A crash, hang (-timeout) or memory blow-up (-rss_limit_mb) leaves its input in
+# fuzz/artifacts/TARGET/ and fails the run; reproduce it with
+#   cd fuzz && cargo +nightly fuzz run -s none TARGET artifacts/TARGET/crash-...
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+
+limit=(-max_total_time=12)
+if [ "${1:-}" = "--runs" ]; then
+  limit=(-runs="$2"); shift 2
+elif [ -n "${1:-}" ] && [ "$1" -eq "$1" ] 2>/dev/null; then
+  limit=(-max_total_time="$1"); shift
+fi
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(read_registry registry_roundtrip config redaction paths)
+
+# The nightly toolchain and cargo-fuzz (scripts/install-deps.sh installs both; this covers a
+# direct call on a machine that ran only part of it).
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "fuzz: installing the nightly toolchain (cargo-fuzz needs it)"
+  rustup toolchain install nightly --profile minimal || { echo "fuzz: FAILED: no nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked || { echo "fuzz: FAILED: cargo-fuzz could not be installed"; exit 1; }
+fi
+
+# No sanitizer: the code under test is safe Rust (memory errors cannot happen there), and
+# without ASan's slowdown each target runs about twice as many inputs. Debug assertions
+# (integer overflow checks) stay on.
+build_log=$(mktemp /tmp/registrar-fuzz-build.XXXXXX)
+cargo +nightly fuzz build -s none >"$build_log" 2>&1 || { tail -30 "$build_log"; echo "fuzz: FAILED: build"; exit 1; }
+rm -f "$build_log"
+
+scratch=$(mktemp -d /tmp/registrar-fuzz.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+total_runs=0 failed=()
+for target in "${targets[@]}"; do
+  mkdir -p "$scratch/$target" "artifacts/$target" "corpus/$target"
+  dict=()
+  [ -f "dicts/$target.dict" ] && dict=(-dict="dicts/$target.dict")
+  log="$scratch/$target.log"
+  cargo +nightly fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
+    "${limit[@]}" -timeout=10 -rss_limit_mb=1024 -max_len=65536 "${dict[@]}" \
+    -print_final_stats=1 >"$log" 2>&1
+  status=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  if [ $status -eq 0 ]; then
+    echo "fuzz $target: ${runs:-?} runs in ${secs:-?} s, no crash"
+    total_runs=$((total_runs + ${runs:-0}))
+  else
+    grep -E "panicked|ERROR: libFuzzer|SUMMARY|Test unit written|==[0-9]+==" "$log" | head -12
+    echo "fuzz $target: FAILED (log above; input in fuzz/artifacts/$target/)"
+    failed+=("$target")
+  fi
+done
+echo "fuzz: ${#targets[@]} targets, $total_runs runs, ${#failed[@]} failed ${failed[*]:-}"
+[ ${#failed[@]} -eq 0 ]
