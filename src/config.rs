@@ -240,10 +240,22 @@ impl fmt::Debug for Credentials {
 
 /// One Eureka server: its base URL (always ending in `/`, without `apps/` and without
 /// user-info) and the credentials to send to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServiceUrl {
     pub base: String,
     pub credentials: Option<Credentials>,
+}
+
+/// The base is shown redacted too: `http://u:12/pass@h/` is a valid URL (host `u`, port 12,
+/// path `/pass@h/`) that still holds what the user meant as a password (found by the
+/// `redaction` fuzz target).
+impl fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceUrl")
+            .field("base", &redact_userinfo(&self.base))
+            .field("credentials", &self.credentials)
+            .finish()
+    }
 }
 
 /// A validated configuration: everything the agent needs, with defaults filled in.

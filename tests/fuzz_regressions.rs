@@ -1,0 +1,100 @@
+//! Every failure the fuzz targets (fuzz/, scripts/fuzz.sh) found, as a plain test: the input
+//! they reduced it to and the property it broke. Each one failed before its fix.
+
+use registrar::config::{Config, HostDefaults, Settings};
+use registrar::discovery::Registry;
+use registrar::eureka::paths;
+use registrar::instance::InstanceStatus;
+
+fn host() -> HostDefaults {
+    HostDefaults {
+        hostname: || Some("fuzz-host".into()),
+        ip_address: || Some("10.0.0.1".into()),
+    }
+}
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+    let mut settings = Settings::new();
+    settings
+        .set("REGISTRY_URL", "http://127.0.0.1:8761/eureka/")
+        .unwrap();
+    for (k, v) in pairs {
+        settings.set(k, v).unwrap();
+    }
+    Config::from_settings_with(&settings, &host()).map_err(|e| e.to_string())
+}
+
+/// `paths`/`config`: an app name or instance id with `;` reached the server cut at the `;`
+/// (Tomcat/JAX-RS matrix parameters): the heartbeat and the DELETE named another instance.
+/// Now `;` is encoded, and refused in names by the configuration.
+#[test]
+fn semicolons_never_cut_a_name_on_the_server() {
+    assert_eq!(
+        paths::heartbeat("0.", ";A", InstanceStatus::Up, 0),
+        "apps/0./%3BA?status=UP&lastDirtyTimestamp=0"
+    );
+    let e = config(&[("REGISTRY_APP_NAME", "CIX_EURE;A%=40")]).unwrap_err();
+    assert!(e.contains("REGISTRY_APP_NAME"), "{e}");
+}
+
+/// `paths`/`config`: an app name or instance id `.` or `..` is dropped from the URL by every
+/// URL parser (`apps/./x` is `apps/x`). The configuration refuses them.
+#[test]
+fn dot_segment_names_are_refused() {
+    for dot in [".", ".."] {
+        let e = config(&[("REGISTRY_APP_NAME", dot)]).unwrap_err();
+        assert!(e.contains("REGISTRY_APP_NAME"), "{e}");
+        let e = config(&[("REGISTRY_APP_NAME", "a"), ("REGISTRY_INSTANCE_ID", dot)]).unwrap_err();
+        assert!(e.contains("REGISTRY_INSTANCE_ID"), "{e}");
+    }
+}
+
+/// `redaction`: user-info in a REGISTRY_URL value without `scheme://` was shown as given in
+/// the settings' Debug (the password after the `:`).
+#[test]
+fn user_info_without_a_scheme_is_redacted() {
+    let mut settings = Settings::new();
+    settings
+        .set("REGISTRY_URL", "\u{11}\u{4}3:pass\u{E000}word@")
+        .unwrap();
+    settings.set("REGISTRY_APP_NAME", "a").unwrap();
+    let error = Config::from_settings_with(&settings, &host()).unwrap_err();
+    for output in [
+        format!("{settings:?}"),
+        settings.describe(),
+        format!("{error} {error:?}"),
+    ] {
+        assert!(!output.contains("pass"), "{output}");
+        assert!(
+            !output.contains('\u{E000}') && !output.contains("e000"),
+            "{output}"
+        );
+    }
+}
+
+/// `read_registry`: Eureka sorts status names as Java strings (UTF-16 units); the local hash
+/// code sorted UTF-8 bytes and never matched for names beyond the BMP.
+#[test]
+fn hash_code_sorts_status_names_as_java_does() {
+    let body = r#"{"applications":{"application":[{"name":"A","instance":[
+        {"instanceId":"x","status":"\ud83d\ude00"},{"instanceId":"y","status":"\uffff"}]}]}}"#;
+    let registry = Registry::parse(body.as_bytes()).unwrap();
+    assert_eq!(registry.hashcode(), "\u{1F600}_1_\u{FFFF}_1_");
+}
+
+/// `redaction`: a raw password holding `/` can make a valid URL that keeps it in the path
+/// (`http://u:12/pass@h/`: host `u`, port 12); the configuration's Debug showed that base.
+#[test]
+fn a_password_that_became_a_path_is_not_shown() {
+    let mut settings = Settings::new();
+    settings
+        .set("REGISTRY_URL", "http://u:12/pass\u{E000}word@h/")
+        .unwrap();
+    settings.set("REGISTRY_APP_NAME", "a").unwrap();
+    let config = Config::from_settings_with(&settings, &host()).unwrap();
+    let shown = format!("{config:?} {settings:?} {}", settings.describe());
+    assert!(
+        !shown.contains("pass") && !shown.contains("%EE%80%80"),
+        "{shown}"
+    );
+}
