@@ -53,6 +53,7 @@ run "cargo test" cargo test --release --locked -- --test-threads=2
 run "cargo test lifecycle against Spring Cloud 2025.0 / Boot 3.5" \
   env -u REGISTRAR_TEST_EUREKA_URL -u REGISTRAR_TEST_EUREKA_AUTH_URL REGISTRAR_TEST_EUREKA_LINE=boot3 \
   cargo test --release --locked --test lifecycle -- --test-threads=2 --skip basic_auth --skip many_threads
+run "fuzz targets, 12 s each (scripts/fuzz.sh)" scripts/fuzz.sh 12
 run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGISTRAR_TEST_EUREKA_URL" scripts/demo.sh --for 2
 for suite in c python go cli; do
   [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"

@@ -105,16 +105,25 @@ fn host() -> HostDefaults {
 }
 
 fuzz_target!(|input: Input| {
+    registrar_fuzz::small_trust_store();
     let mut settings = Settings::new();
     let url = match &input.raw_url {
         Some(raw) => raw.clone(),
-        None => input.urls.iter().map(UrlParts::render).collect::<Vec<_>>().join(","),
+        None => input
+            .urls
+            .iter()
+            .map(UrlParts::render)
+            .collect::<Vec<_>>()
+            .join(","),
     };
     let mut expected: Vec<(&'static str, String)> = Vec::new();
     settings.set("REGISTRY_URL", &url).unwrap();
     expected.push(("REGISTRY_URL", url.clone()));
     for (index, value) in &input.values {
         let key = SETTINGS[*index as usize % SETTINGS.len()].0;
+        if registrar_fuzz::FILE_SETTINGS.contains(&key) {
+            continue;
+        }
         let text = match value {
             Value::Text(t) => t.clone(),
             Value::Number(n) => n.to_string(),
@@ -126,8 +135,14 @@ fuzz_target!(|input: Input| {
                 .join(","),
         };
         // Keys are case-insensitive, with or without the prefix.
-        let spelled = if text.len() % 2 == 0 { key.to_string() } else { key[9..].to_lowercase() };
-        settings.set(&spelled, &text).expect("a known key is accepted");
+        let spelled = if text.len() % 2 == 0 {
+            key.to_string()
+        } else {
+            key[9..].to_lowercase()
+        };
+        settings
+            .set(&spelled, &text)
+            .expect("a known key is accepted");
         expected.retain(|(k, _)| *k != key);
         expected.push((key, text));
     }
@@ -150,10 +165,20 @@ fuzz_target!(|input: Input| {
             assert_eq!(config.app_name, config.app_name.to_ascii_uppercase());
             assert!(config.port != 0 && config.secure_port != Some(0));
             for key in config.metadata.keys() {
-                assert!(check_metadata_key(key).is_ok(), "bad metadata key {key:?} accepted");
+                assert!(
+                    check_metadata_key(key).is_ok(),
+                    "bad metadata key {key:?} accepted"
+                );
             }
-            for d in [config.heartbeat_interval, config.timeout, config.fetch_interval] {
-                assert!(d.as_secs_f64() >= 0.009 && d.as_secs_f64() <= 86_400.0, "{d:?}");
+            for d in [
+                config.heartbeat_interval,
+                config.timeout,
+                config.fetch_interval,
+            ] {
+                assert!(
+                    d.as_secs_f64() >= 0.009 && d.as_secs_f64() <= 86_400.0,
+                    "{d:?}"
+                );
             }
             assert!(u64::from(config.lease_duration_secs) > config.heartbeat_interval.as_secs());
             // Names travel as one path segment each: the server must see exactly them.
@@ -163,18 +188,29 @@ fuzz_target!(|input: Input| {
                 return;
             };
             assert_eq!(base_segments.pop().as_deref(), Some(""), "base ends in /");
-            let target = paths::heartbeat(&config.app_name, &config.instance_id, InstanceStatus::Up, 1);
+            let target =
+                paths::heartbeat(&config.app_name, &config.instance_id, InstanceStatus::Up, 1);
             let sent = paths::join(&base, &target);
             let (segments, _) = server_view(sent.as_str())
                 .unwrap_or_else(|why| panic!("{sent}: {why} ({:?})", config.instance_id));
             let mut want = base_segments;
-            want.extend(["apps".to_string(), config.app_name.clone(), config.instance_id.clone()]);
-            assert_eq!(segments, want, "the server sees another resource than {target}");
+            want.extend([
+                "apps".to_string(),
+                config.app_name.clone(),
+                config.instance_id.clone(),
+            ]);
+            assert_eq!(
+                segments, want,
+                "the server sees another resource than {target}"
+            );
         }
         Err(e) => {
             let message = e.to_string();
             assert!(message.starts_with("invalid configuration: "), "{message}");
-            assert!(message.contains("REGISTRY_"), "the setting is not named: {message}");
+            assert!(
+                message.contains("REGISTRY_"),
+                "the setting is not named: {message}"
+            );
         }
     }
     match DiscoveryConfig::from_settings(&settings) {
@@ -192,13 +228,27 @@ fn check_service_urls(urls: &[registrar::config::ServiceUrl], settings: &Setting
         assert_eq!(base.as_str(), service.base, "base not in normal form");
         assert!(matches!(base.scheme(), "http" | "https"));
         assert!(base.host_str().is_some_and(|h| !h.is_empty()));
-        assert!(base.username().is_empty() && base.password().is_none(), "user-info kept");
+        assert!(
+            base.username().is_empty() && base.password().is_none(),
+            "user-info kept"
+        );
         assert!(base.query().is_none() && base.fragment().is_none());
-        assert!(base.path().ends_with('/'), "base {} does not end in /", service.base);
-        assert!(!base.path().ends_with("/apps/"), "seed form kept: {}", service.base);
+        assert!(
+            base.path().ends_with('/'),
+            "base {} does not end in /",
+            service.base
+        );
+        assert!(
+            !base.path().ends_with("/apps/"),
+            "seed form kept: {}",
+            service.base
+        );
         if user_set {
             let creds = service.credentials.as_ref().expect("REGISTRY_USER given");
-            assert_eq!(Some(creds.user.as_str()), settings.get("REGISTRY_USER").unwrap());
+            assert_eq!(
+                Some(creds.user.as_str()),
+                settings.get("REGISTRY_USER").unwrap()
+            );
         }
         if let Some(creds) = &service.credentials {
             assert!(!creds.user.is_empty());

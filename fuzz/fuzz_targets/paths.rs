@@ -76,23 +76,38 @@ fuzz_target!(|input: Input| {
     ][input.status as usize % 4];
     let (app, id) = (&config.app_name, &config.instance_id);
     let post = paths::join(&base, &paths::app(app));
-    let put = paths::join(&base, &paths::heartbeat(app, id, status, input.last_dirty_timestamp));
+    let put = paths::join(
+        &base,
+        &paths::heartbeat(app, id, status, input.last_dirty_timestamp),
+    );
     let delete = paths::join(&base, &paths::instance(app, id));
 
-    let (segments, query) = server_view(post.as_str()).unwrap_or_else(|why| panic!("POST {post}: {why}"));
+    let (segments, query) =
+        server_view(post.as_str()).unwrap_or_else(|why| panic!("POST {post}: {why}"));
     assert_eq!(segments, want, "POST {post} names another app");
     assert!(query.is_empty());
 
     want.push(id.clone());
-    let (segments, query) = server_view(put.as_str()).unwrap_or_else(|why| panic!("PUT {put}: {why}"));
-    assert_eq!(segments, want, "PUT {put} names another instance than {app}/{id}");
+    let (segments, query) =
+        server_view(put.as_str()).unwrap_or_else(|why| panic!("PUT {put}: {why}"));
+    assert_eq!(
+        segments, want,
+        "PUT {put} names another instance than {app}/{id}"
+    );
     let expected_query = [
         ("status".to_string(), status.as_str().to_string()),
-        ("lastDirtyTimestamp".to_string(), input.last_dirty_timestamp.to_string()),
+        (
+            "lastDirtyTimestamp".to_string(),
+            input.last_dirty_timestamp.to_string(),
+        ),
     ];
     assert_eq!(query, expected_query, "PUT {put}: wrong query");
-    let (segments, query) = server_view(delete.as_str()).unwrap_or_else(|why| panic!("DELETE {delete}: {why}"));
-    assert_eq!(segments, want, "DELETE {delete} names another instance than {app}/{id}");
+    let (segments, query) =
+        server_view(delete.as_str()).unwrap_or_else(|why| panic!("DELETE {delete}: {why}"));
+    assert_eq!(
+        segments, want,
+        "DELETE {delete} names another instance than {app}/{id}"
+    );
     assert!(query.is_empty());
     // The PUT and the DELETE address one resource, byte for byte.
     assert_eq!(put.path(), delete.path());

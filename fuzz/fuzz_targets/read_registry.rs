@@ -38,7 +38,10 @@ mod once_cell_free {
 type Key = (String, String);
 
 fn key(i: &Instance) -> Key {
-    (i.instance_id.as_str().to_string(), i.app.as_str().to_string())
+    (
+        i.instance_id.as_str().to_string(),
+        i.app.as_str().to_string(),
+    )
 }
 
 /// The registry's instances as a map, to compare with the model.
@@ -51,13 +54,21 @@ fn contents(r: &Registry) -> BTreeMap<Key, Instance> {
 
 fn check_hash(r: &Registry) {
     let reference = eureka_reconcile_hashcode(r.all().iter().map(|i| i.status_name()));
-    assert_eq!(r.hashcode(), reference, "local hash code differs from Eureka's");
+    assert_eq!(
+        r.hashcode(),
+        reference,
+        "local hash code differs from Eureka's"
+    );
 }
 
 fn check_well_formed(apps: &Applications) {
     for (_, i) in &apps.instances {
         assert!(!i.instance_id.is_empty(), "an instance without id was kept");
-        assert!(!i.app.chars().any(char::is_lowercase), "app not upper-case: {:?}", i.app);
+        assert!(
+            !i.app.chars().any(char::is_lowercase),
+            "app not upper-case: {:?}",
+            i.app
+        );
         assert!(
             i.metadata.windows(2).all(|w| w[0].0 < w[1].0),
             "metadata keys not sorted and unique"
@@ -127,6 +138,10 @@ fuzz_target!(|data: &[u8]| {
     check_hash(after_ref);
     // Idempotent: the second application leaves the same instances.
     if let Some(again) = after_ref.apply_delta(apps) {
-        assert_eq!(contents(&again), model, "a delta applied twice changed more");
+        assert_eq!(
+            contents(&again),
+            model,
+            "a delta applied twice changed more"
+        );
     }
 });

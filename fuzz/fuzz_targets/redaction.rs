@@ -1,5 +1,6 @@
-//! Credentials never appear in any output: error messages (Display and Debug), the Debug of
-//! settings and configurations, for the agent's and discovery's parsers.
+//! Credentials never appear in any output: error messages (Display and Debug), the Debug and
+//! the description of settings, the Debug of configurations (agent and discovery), and the
+//! core's redaction of a `REGISTRY_URL` value itself.
 //!
 //! The password is given as user-info in `REGISTRY_URL` (percent-encoded as it should be, or
 //! raw, which may break the URL's structure: `/`, `?`, `#`, `,`, `@` inside it) and/or as
@@ -67,6 +68,7 @@ fn leaked(output: &str) -> bool {
 }
 
 fuzz_target!(|input: Input| {
+    registrar_fuzz::small_trust_store();
     let password = format!("{}{MARK}{}", clean(&input.before), clean(&input.after));
     let user = clean(&input.user);
     let mode = input.mode % 4;
@@ -76,8 +78,16 @@ fuzz_target!(|input: Input| {
         _ => String::new(),
     };
     let scheme = clean(&input.url_before);
-    let scheme = if scheme.is_empty() { "http://".to_string() } else { scheme };
-    let url = format!("{scheme}{user_info}{}{}", clean(&input.host), clean(&input.url_after));
+    let scheme = if scheme.is_empty() {
+        "http://".to_string()
+    } else {
+        scheme
+    };
+    let url = format!(
+        "{scheme}{user_info}{}{}",
+        clean(&input.host),
+        clean(&input.url_after)
+    );
     let mut list: Vec<String> = Vec::new();
     list.extend(input.others.0.as_deref().map(clean));
     list.push(url);
@@ -86,7 +96,7 @@ fuzz_target!(|input: Input| {
     let mut settings = Settings::new();
     for (index, value) in &input.values {
         let key = SETTINGS[*index as usize % SETTINGS.len()].0;
-        if key != "REGISTRY_PASSWORD" {
+        if key != "REGISTRY_PASSWORD" && !registrar_fuzz::FILE_SETTINGS.contains(&key) {
             settings.set(key, &clean(value)).unwrap();
         }
     }
@@ -99,7 +109,11 @@ fuzz_target!(|input: Input| {
     }
 
     // (`Settings::get` is not an output: it hands a caller back the value it set.)
-    let mut outputs = vec![format!("{settings:?}")];
+    let mut outputs = vec![
+        format!("{settings:?}"),
+        settings.describe(),
+        registrar::config::redact_userinfo(&list.join(",")),
+    ];
     match Config::from_settings_with(&settings, &host()) {
         Ok(config) => outputs.push(format!("{config:?} {:#?}", config.service_urls)),
         Err(e) => outputs.push(format!("{e} {e:?}")),

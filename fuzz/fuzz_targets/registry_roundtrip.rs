@@ -83,7 +83,13 @@ impl StatusName {
                     .as_str()
                     .chars()
                     .enumerate()
-                    .map(|(n, c)| if case >> (n % 8) & 1 == 1 { c.to_ascii_lowercase() } else { c })
+                    .map(|(n, c)| {
+                        if case >> (n % 8) & 1 == 1 {
+                            c.to_ascii_lowercase()
+                        } else {
+                            c
+                        }
+                    })
                     .collect();
                 (sent, status, None)
             }
@@ -93,7 +99,11 @@ impl StatusName {
                 match known {
                     Some(k) => (name.to_string(), *k, None),
                     None if name.is_empty() => (String::new(), InstanceStatus::Unknown, None),
-                    None => (name.to_string(), InstanceStatus::Unknown, Some(name.to_string())),
+                    None => (
+                        name.to_string(),
+                        InstanceStatus::Unknown,
+                        Some(name.to_string()),
+                    ),
                 }
             }
         }
@@ -114,12 +124,24 @@ impl Port {
         match *self {
             Port::Absent => (None, default),
             Port::Object(n, enabled, n_as_text, flag_as_text) => {
-                let number = if n_as_text { json!(n.to_string()) } else { json!(n) };
-                let flag = if flag_as_text { json!(enabled.to_string()) } else { json!(enabled) };
+                let number = if n_as_text {
+                    json!(n.to_string())
+                } else {
+                    json!(n)
+                };
+                let flag = if flag_as_text {
+                    json!(enabled.to_string())
+                } else {
+                    json!(enabled)
+                };
                 (Some(json!({"$": number, "@enabled": flag})), (n, enabled))
             }
             Port::Bare(n, as_text) => {
-                let v = if as_text { json!(n.to_string()) } else { json!(n) };
+                let v = if as_text {
+                    json!(n.to_string())
+                } else {
+                    json!(n)
+                };
                 (Some(v), (n, default.1))
             }
         }
@@ -155,7 +177,11 @@ fn render(inst: &Inst, app_name: &str) -> (Value, Option<(ActionType, Instance)>
         None => InstanceStatus::Unknown,
         Some((name, legacy)) => {
             let (sent, status, _) = name.render();
-            let key = if *legacy { "overriddenstatus" } else { "overriddenStatus" };
+            let key = if *legacy {
+                "overriddenstatus"
+            } else {
+                "overriddenStatus"
+            };
             o.insert(key.into(), json!(sent));
             status
         }
@@ -182,7 +208,10 @@ fn render(inst: &Inst, app_name: &str) -> (Value, Option<(ActionType, Instance)>
     // A JSON object has one value per key; the model reads the keys as C text (cut at NUL).
     for (k, v) in &meta {
         if k != "@class" {
-            expected_meta.insert(as_c_text(k).to_string(), as_c_text(v.as_str().unwrap()).into());
+            expected_meta.insert(
+                as_c_text(k).to_string(),
+                as_c_text(v.as_str().unwrap()).into(),
+            );
         }
     }
     o.insert("metadata".into(), Value::Object(meta));
@@ -292,7 +321,11 @@ fuzz_target!(|model: Model| {
     let mut root = Map::new();
     root.insert("apps__hashcode".into(), json!(server_hash));
     if let Some((n, as_text)) = model.versions_delta {
-        let v = if as_text { json!(n.to_string()) } else { json!(n) };
+        let v = if as_text {
+            json!(n.to_string())
+        } else {
+            json!(n)
+        };
         root.insert("versions__delta".into(), v);
     }
     root.insert("application".into(), list(applications, true));
@@ -306,7 +339,10 @@ fuzz_target!(|model: Model| {
     };
 
     let apps = Applications::parse(&body).expect("a well-formed registry parses");
-    assert_eq!(apps.versions_delta, model.versions_delta.map_or(-1, |(n, _)| n as i64));
+    assert_eq!(
+        apps.versions_delta,
+        model.versions_delta.map_or(-1, |(n, _)| n as i64)
+    );
     assert_eq!(apps.apps_hashcode, server_hash);
     assert_eq!(apps.instances.len(), expected.len());
     for (got, want) in apps.instances.iter().zip(&expected) {
@@ -314,5 +350,9 @@ fuzz_target!(|model: Model| {
     }
     let registry = Registry::from_applications(apps, None);
     assert_eq!(registry.len(), server.len());
-    assert_eq!(registry.hashcode(), server_hash, "local hash code differs from the server's");
+    assert_eq!(
+        registry.hashcode(),
+        server_hash,
+        "local hash code differs from the server's"
+    );
 });

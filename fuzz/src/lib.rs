@@ -54,7 +54,8 @@ pub fn server_view(url: &str) -> Result<(Vec<String>, Vec<(String, String)>), St
         // JAX-RS (and Tomcat's path parameters): `;...` in a segment are matrix parameters,
         // not part of the value a @PathParam receives.
         let value = raw.split(';').next().unwrap_or("");
-        let decoded = percent_decode(value).ok_or_else(|| format!("segment {raw:?} is not UTF-8"))?;
+        let decoded =
+            percent_decode(value).ok_or_else(|| format!("segment {raw:?} is not UTF-8"))?;
         // Tomcat rejects an encoded '/' or '\' (400) and normalises '.' and '..' after
         // decoding: either way the resource is not the one named.
         if decoded.contains('/') || decoded.contains('\\') {
@@ -92,6 +93,25 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Settings that name files (read from disk, not parsed from the string): left out of the
+/// configuration targets, which fuzz what strings say, not what the file system holds.
+pub const FILE_SETTINGS: &[&str] = &[
+    "REGISTRY_CA_FILE",
+    "REGISTRY_CLIENT_CERT",
+    "REGISTRY_CLIENT_KEY",
+];
+
+/// Points the OS trust store at one small CA certificate: an https configuration reads the
+/// store, and the machine's full bundle (hundreds of certificates) would cost ~50 ms a run.
+pub fn small_trust_store() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let pem = concat!(env!("CARGO_MANIFEST_DIR"), "/tls/one-ca.pem");
+        std::env::set_var("SSL_CERT_FILE", pem);
+        std::env::remove_var("SSL_CERT_DIR");
+    });
+}
+
 /// What the library makes of a string it stores for C (`Text`): cut at the first NUL.
 pub fn as_c_text(s: &str) -> &str {
     s.split('\0').next().unwrap_or("")
@@ -103,7 +123,10 @@ mod tests {
 
     #[test]
     fn reference_hash_matches_eurekas_examples() {
-        assert_eq!(eureka_reconcile_hashcode(["UP", "DOWN", "UP"]), "DOWN_1_UP_2_");
+        assert_eq!(
+            eureka_reconcile_hashcode(["UP", "DOWN", "UP"]),
+            "DOWN_1_UP_2_"
+        );
         assert_eq!(eureka_reconcile_hashcode([]), "");
         // Java orders by UTF-16 units: a supplementary character sorts before U+FFFD.
         assert_eq!(
