@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #define REGISTRAR_VERSION "0.1.0"
+#define REGISTRAR_VERSION_MAJOR 0
+#define REGISTRAR_VERSION_MINOR 1
+#define REGISTRAR_VERSION_PATCH 0
 
 
 /**
@@ -96,12 +99,6 @@
  * Wrappers compare it with the number they were written for when they load the library.
  */
 #define REGISTRAR_ABI_VERSION 1
-
-#define REGISTRAR_VERSION_MAJOR 0
-
-#define REGISTRAR_VERSION_MINOR 1
-
-#define REGISTRAR_VERSION_PATCH 0
 
 /**
  * The result of every fallible registrar function. Numbers are stable and never reused.

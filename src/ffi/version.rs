@@ -5,9 +5,8 @@ use std::ffi::c_char;
 /// Bumped on every incompatible change of the C interface (signatures, struct layouts, codes).
 /// Wrappers compare it with the number they were written for when they load the library.
 pub const REGISTRAR_ABI_VERSION: u32 = 1;
-pub const REGISTRAR_VERSION_MAJOR: u32 = 0;
-pub const REGISTRAR_VERSION_MINOR: u32 = 1;
-pub const REGISTRAR_VERSION_PATCH: u32 = 0;
+// REGISTRAR_VERSION and REGISTRAR_VERSION_MAJOR/MINOR/PATCH are written into the header by
+// build.rs from Cargo.toml's version (the only place the version is written).
 
 /// The library version, e.g. "0.1.0". Static: never free it.
 #[no_mangle]
@@ -19,18 +18,4 @@ pub extern "C" fn registrar_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn registrar_abi_version() -> u32 {
     REGISTRAR_ABI_VERSION
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_constants_match_cargo() {
-        let expected = format!(
-            "{}.{}.{}",
-            super::REGISTRAR_VERSION_MAJOR,
-            super::REGISTRAR_VERSION_MINOR,
-            super::REGISTRAR_VERSION_PATCH
-        );
-        assert_eq!(expected, env!("CARGO_PKG_VERSION"));
-    }
 }
