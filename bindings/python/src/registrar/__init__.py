@@ -48,7 +48,20 @@ from .errors import (
 )
 from .shutdown import ExitHook, deregister_at_exit
 
-__version__ = "0.1.0"
+
+def _package_version() -> str:
+    # Cargo.toml's version, written into _version.py by setup.py when the package is built;
+    # the library's own when the package runs from a source tree.
+    try:
+        from ._version import VERSION
+
+        return VERSION
+    except ImportError:
+        library: bytes = _native.lib.registrar_version()
+        return library.decode("utf-8")
+
+
+__version__ = _package_version()
 
 #: The ABI number this package was written for (checked against the library at import).
 ABI_VERSION = _native.ABI_VERSION
