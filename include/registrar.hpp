@@ -1,0 +1,358 @@
+/*
+ * registrar.hpp: a small header-only C++17 layer over registrar.h (hand-written, not generated).
+ *
+ *  - Handles are move-only RAII objects: registrar::Config, registrar::Client,
+ *    registrar::Discovery. Destroying a Client or Discovery stops it (deregisters) and frees it.
+ *  - Every failure throws registrar::Error, which carries the C status code (code()) and the
+ *    library's message (what()), read on the thread that made the call.
+ *  - Durations are std::chrono; strings go in as std::string_view and come out as std::string.
+ *
+ * Link with -lregistrar (pkg-config registrar, or CMake target registrar::registrar).
+ */
+#ifndef REGISTRAR_HPP
+#define REGISTRAR_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "registrar.h"
+
+namespace registrar {
+
+/// A failed registrar call: code() is the C status (e.g. REGISTRAR_ERR_INVALID_CONFIG), what()
+/// the library's message (it names the setting or the registry's answer; never credentials).
+class Error : public std::runtime_error {
+public:
+    Error(registrar_status code, const std::string &message)
+        : std::runtime_error(message), code_(code) {}
+    registrar_status code() const noexcept { return code_; }
+    /// The code's name, e.g. "REGISTRAR_ERR_TIMEOUT".
+    const char *code_name() const noexcept { return registrar_status_str(code_); }
+
+private:
+    registrar_status code_;
+};
+
+/// The status of an instance in the registry (values of registrar_instance_status).
+enum class InstanceStatus : int32_t {
+    Unknown = REGISTRAR_INSTANCE_UNKNOWN,
+    Up = REGISTRAR_INSTANCE_UP,
+    Down = REGISTRAR_INSTANCE_DOWN,
+    Starting = REGISTRAR_INSTANCE_STARTING,
+    OutOfService = REGISTRAR_INSTANCE_OUT_OF_SERVICE,
+};
+
+inline const char *to_string(InstanceStatus status) noexcept {
+    return registrar_instance_status_str(static_cast<int32_t>(status));
+}
+
+/// The library's version ("0.1.0"); REGISTRAR_VERSION is the header's.
+inline std::string_view library_version() noexcept { return registrar_version(); }
+
+namespace detail {
+
+/// The calling thread's last registrar error message (whole, however long).
+inline std::string last_error_message() {
+    std::string message(256, '\0');
+    std::size_t len = registrar_last_error_message(message.data(), message.size());
+    if (len >= message.size()) {
+        message.resize(len + 1);
+        len = registrar_last_error_message(message.data(), message.size());
+    }
+    message.resize(len < message.size() ? len : message.size() - 1);
+    return message;
+}
+
+inline void check(registrar_status status) {
+    if (status != REGISTRAR_OK) throw Error(status, last_error_message());
+}
+
+/// string_view is not NUL-terminated: the C API gets a copy. An embedded NUL would silently
+/// cut the string, so it is refused here with the library's own code for bad arguments.
+inline std::string c_string(std::string_view text, const char *what) {
+    if (text.find('\0') != std::string_view::npos)
+        throw Error(REGISTRAR_ERR_INVALID_ARGUMENT, std::string(what) + " contains a NUL byte");
+    return std::string(text);
+}
+
+/// Milliseconds for the C API, saturated to uint32_t; negative durations become 0.
+template <class Rep, class Period>
+std::uint32_t millis(std::chrono::duration<Rep, Period> duration) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+    if (ms <= 0) return 0;
+    if (static_cast<unsigned long long>(ms) > std::numeric_limits<std::uint32_t>::max())
+        return std::numeric_limits<std::uint32_t>::max();
+    return static_cast<std::uint32_t>(ms);
+}
+
+/// Calls a snprintf-style getter (buf, buf_len, out_len) and returns the whole string.
+template <class Getter>
+std::string read_string(Getter &&get) {
+    std::string text(128, '\0');
+    std::size_t len = 0;
+    check(get(text.data(), text.size(), &len));
+    if (len >= text.size()) {
+        text.resize(len + 1);
+        check(get(text.data(), text.size(), &len));
+    }
+    text.resize(len < text.size() ? len : text.size() - 1);
+    return text;
+}
+
+/// Unique ownership of a C handle with its free function: the base of every wrapper below.
+template <class T, void (*Free)(T *)>
+class Handle {
+public:
+    Handle() noexcept = default;
+    explicit Handle(T *raw) noexcept : raw_(raw) {}
+    Handle(const Handle &) = delete;
+    Handle &operator=(const Handle &) = delete;
+    Handle(Handle &&other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
+    Handle &operator=(Handle &&other) noexcept {
+        if (this != &other) {
+            Free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+        }
+        return *this;
+    }
+    ~Handle() { Free(raw_); }
+    T *get() const noexcept { return raw_; }
+
+private:
+    T *raw_ = nullptr;
+};
+
+} // namespace detail
+
+/// Settings by their REGISTRY_* names (the README's table), e.g.
+/// `Config::from_env().set("REGISTRY_APP_NAME", "orders")`.
+class Config {
+public:
+    /// Empty settings (defaults only).
+    Config() {
+        registrar_config *raw = nullptr;
+        detail::check(registrar_config_new(&raw));
+        handle_ = Handle(raw);
+    }
+    /// The REGISTRY_* variables of the environment.
+    static Config from_env() {
+        registrar_config *raw = nullptr;
+        detail::check(registrar_config_from_env(&raw));
+        return Config(raw);
+    }
+    /// Sets one setting (the message of a bad value names it).
+    Config &set(std::string_view key, std::string_view value) & {
+        detail::check(registrar_config_set(handle_.get(), detail::c_string(key, "key").c_str(),
+                                           detail::c_string(value, "value").c_str()));
+        return *this;
+    }
+    Config &&set(std::string_view key, std::string_view value) && {
+        set(key, value);
+        return std::move(*this);
+    }
+    /// Throws REGISTRAR_ERR_INVALID_CONFIG naming the first bad or missing setting.
+    void validate() const { detail::check(registrar_config_validate(handle_.get())); }
+    const registrar_config *get() const noexcept { return handle_.get(); }
+
+private:
+    using Handle = detail::Handle<registrar_config, registrar_config_free>;
+    explicit Config(registrar_config *raw) noexcept : handle_(raw) {}
+    Handle handle_;
+};
+
+/// One registration: registers in the background after start(), heartbeats, re-registers after
+/// a registry restart; stop() (or the destructor) marks it DOWN and deregisters.
+/// Safe to use from several threads at once (moving or destroying it is not).
+class Client {
+public:
+    explicit Client(const Config &config) {
+        registrar_client *raw = nullptr;
+        detail::check(registrar_client_new(config.get(), &raw));
+        handle_ = Handle(raw);
+    }
+    void start() { detail::check(registrar_client_start(handle_.get())); }
+    /// Until the registry holds the latest status and metadata; throws REGISTRAR_ERR_TIMEOUT
+    /// (with the reason, e.g. unreachable or 401) when that takes longer than `timeout`.
+    template <class Rep, class Period>
+    void wait_registered(std::chrono::duration<Rep, Period> timeout) {
+        detail::check(registrar_client_wait_registered(handle_.get(), detail::millis(timeout)));
+    }
+    void set_status(InstanceStatus status) {
+        detail::check(registrar_client_set_status(handle_.get(), static_cast<int32_t>(status)));
+    }
+    void set_metadata(std::string_view key, std::string_view value) {
+        detail::check(registrar_client_set_metadata(handle_.get(),
+                                                    detail::c_string(key, "key").c_str(),
+                                                    detail::c_string(value, "value").c_str()));
+    }
+    /// The value this process holds for `key`, or nothing when there is no such key.
+    std::optional<std::string> metadata(std::string_view key) const {
+        std::string k = detail::c_string(key, "key");
+        try {
+            return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+                return registrar_client_get_metadata(handle_.get(), k.c_str(), buf, len, out);
+            });
+        } catch (const Error &e) {
+            if (e.code() == REGISTRAR_ERR_NOT_FOUND) return std::nullopt;
+            throw;
+        }
+    }
+    registrar_client_info info() const {
+        registrar_client_info out{};
+        detail::check(registrar_client_get_info(handle_.get(), &out));
+        return out;
+    }
+    /// The background thread's most recent failure ("" when the last request succeeded).
+    std::string last_error() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_client_last_error(handle_.get(), buf, len, out);
+        });
+    }
+    std::string instance_id() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_client_instance_id(handle_.get(), buf, len, out);
+        });
+    }
+    std::string app_name() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_client_app_name(handle_.get(), buf, len, out);
+        });
+    }
+    /// DOWN + deregister within `timeout` (zero: REGISTRY_TIMEOUT). Idempotent.
+    template <class Rep = long long, class Period = std::milli>
+    void stop(std::chrono::duration<Rep, Period> timeout = std::chrono::milliseconds(0)) {
+        detail::check(registrar_client_stop(handle_.get(), detail::millis(timeout)));
+    }
+    registrar_client *get() const noexcept { return handle_.get(); }
+
+private:
+    // registrar_client_free stops first (never throws): a destroyed Client is deregistered.
+    using Handle = detail::Handle<registrar_client, registrar_client_free>;
+    Handle handle_;
+};
+
+/// One instance as the registry serves it (a copy: it outlives the Discovery).
+struct Instance {
+    std::string instance_id;
+    std::string app;
+    std::string host_name;
+    std::string ip_addr;
+    std::uint16_t port = 0;
+    std::uint16_t secure_port = 0;
+    bool port_enabled = false;
+    bool secure_port_enabled = false;
+    InstanceStatus status = InstanceStatus::Unknown;
+    std::string vip_address;
+    std::string home_page_url;
+    std::map<std::string, std::string> metadata;
+    /// http://host:port (the library's own URL rule).
+    std::string url;
+};
+
+/// A local copy of the registry, refreshed in the background after start().
+class Discovery {
+public:
+    enum class Lookup : int32_t {
+        App = REGISTRAR_LOOKUP_APP,
+        Vip = REGISTRAR_LOOKUP_VIP,
+        SecureVip = REGISTRAR_LOOKUP_SECURE_VIP,
+    };
+
+    explicit Discovery(const Config &config) {
+        registrar_discovery *raw = nullptr;
+        detail::check(registrar_discovery_new(config.get(), &raw));
+        handle_ = Handle(raw);
+    }
+    void start() { detail::check(registrar_discovery_start(handle_.get())); }
+    /// Until the first fetch succeeded; throws REGISTRAR_ERR_TIMEOUT with the reason.
+    template <class Rep, class Period>
+    void wait_ready(std::chrono::duration<Rep, Period> timeout) {
+        detail::check(registrar_discovery_wait_ready(handle_.get(), detail::millis(timeout)));
+    }
+    /// Fetches now (instead of at the next interval).
+    template <class Rep, class Period>
+    void refresh(std::chrono::duration<Rep, Period> timeout) {
+        detail::check(registrar_discovery_refresh(handle_.get(), detail::millis(timeout)));
+    }
+    registrar_discovery_info info() const {
+        registrar_discovery_info out{};
+        detail::check(registrar_discovery_get_info(handle_.get(), &out));
+        return out;
+    }
+    /// The UP instances of an app (or VIP), sorted by instance id; empty when none.
+    std::vector<Instance> instances(std::string_view name, Lookup lookup = Lookup::App) const {
+        std::string n = detail::c_string(name, "name");
+        registrar_instance_list *list = nullptr;
+        detail::check(registrar_discovery_instances(handle_.get(), static_cast<int32_t>(lookup),
+                                                    n.c_str(), 0, &list));
+        return copy(List(list));
+    }
+    /// The base URL of one UP instance, in turn (round robin); nothing when there is none.
+    std::optional<std::string> choose_url(std::string_view name, Lookup lookup = Lookup::App) {
+        std::string n = detail::c_string(name, "name");
+        try {
+            return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+                return registrar_discovery_choose_url(handle_.get(), static_cast<int32_t>(lookup),
+                                                      n.c_str(), REGISTRAR_CHOICE_ROUND_ROBIN, 0,
+                                                      buf, len, out);
+            });
+        } catch (const Error &e) {
+            if (e.code() == REGISTRAR_ERR_NOT_FOUND) return std::nullopt;
+            throw;
+        }
+    }
+    template <class Rep = long long, class Period = std::milli>
+    void stop(std::chrono::duration<Rep, Period> timeout = std::chrono::milliseconds(0)) {
+        detail::check(registrar_discovery_stop(handle_.get(), detail::millis(timeout)));
+    }
+    registrar_discovery *get() const noexcept { return handle_.get(); }
+
+private:
+    using Handle = detail::Handle<registrar_discovery, registrar_discovery_free>;
+    using List = detail::Handle<registrar_instance_list, registrar_instance_list_free>;
+
+    static std::string text(const char *s) { return s ? std::string(s) : std::string(); }
+
+    static std::vector<Instance> copy(const List &list) {
+        std::vector<Instance> result;
+        std::size_t n = registrar_instance_list_len(list.get());
+        result.reserve(n);
+        for (std::size_t i = 0; i < n; i++) {
+            const registrar_instance *in = registrar_instance_list_get(list.get(), i);
+            Instance out;
+            out.instance_id = text(in->instance_id);
+            out.app = text(in->app);
+            out.host_name = text(in->host_name);
+            out.ip_addr = text(in->ip_addr);
+            out.port = in->port;
+            out.secure_port = in->secure_port;
+            out.port_enabled = in->port_enabled != 0;
+            out.secure_port_enabled = in->secure_port_enabled != 0;
+            out.status = static_cast<InstanceStatus>(in->status);
+            out.vip_address = text(in->vip_address);
+            out.home_page_url = text(in->home_page_url);
+            for (std::size_t m = 0; m < in->metadata_len; m++)
+                out.metadata.emplace(text(in->metadata[m].key), text(in->metadata[m].value));
+            out.url = detail::read_string([&](char *buf, std::size_t len, std::size_t *o) {
+                return registrar_instance_list_url(list.get(), i, 0, buf, len, o);
+            });
+            result.push_back(std::move(out));
+        }
+        return result;
+    }
+
+    Handle handle_;
+};
+
+} // namespace registrar
+
+#endif // REGISTRAR_HPP
