@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -57,6 +58,37 @@ inline const char *to_string(InstanceStatus status) noexcept {
 
 /// The library's version ("0.1.0"); REGISTRAR_VERSION is the header's.
 inline std::string_view library_version() noexcept { return registrar_version(); }
+
+/// The ABI number of the loaded library; REGISTRAR_ABI_VERSION is the header's.
+inline std::uint32_t library_abi_version() noexcept { return registrar_abi_version(); }
+
+/// One setting the library accepts (Config::set key and REGISTRY_* environment variable).
+struct Setting {
+    std::string name;
+    std::string description;
+};
+
+/// Every setting, from the library's own list.
+inline std::vector<Setting> settings() {
+    std::vector<Setting> all;
+    std::size_t n = registrar_setting_count();
+    for (std::size_t i = 0; i < n; i++) {
+        const char *name = registrar_setting_name(i);
+        const char *description = registrar_setting_description(i);
+        all.push_back({name ? name : "", description ? description : ""});
+    }
+    return all;
+}
+
+enum class LogLevel : int32_t {
+    Error = REGISTRAR_LOG_ERROR,
+    Warn = REGISTRAR_LOG_WARN,
+    Info = REGISTRAR_LOG_INFO,
+    Debug = REGISTRAR_LOG_DEBUG,
+};
+
+/// Receives the library's log messages on its background thread (see set_logger).
+using Logger = std::function<void(LogLevel, std::string_view)>;
 
 namespace detail {
 
@@ -108,8 +140,9 @@ std::string read_string(Getter &&get) {
     return text;
 }
 
-/// Unique ownership of a C handle with its free function: the base of every wrapper below.
-template <class T, void (*Free)(T *)>
+/// Unique ownership of a C handle: the base of every wrapper below. Free is a function
+/// object calling the handle's registrar_*_free (which accepts NULL).
+template <class T, class Free>
 class Handle {
 public:
     Handle() noexcept = default;
@@ -119,17 +152,48 @@ public:
     Handle(Handle &&other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
     Handle &operator=(Handle &&other) noexcept {
         if (this != &other) {
-            Free(raw_);
+            Free()(raw_);
             raw_ = std::exchange(other.raw_, nullptr);
         }
         return *this;
     }
-    ~Handle() { Free(raw_); }
+    ~Handle() { Free()(raw_); }
     T *get() const noexcept { return raw_; }
 
 private:
     T *raw_ = nullptr;
 };
+
+struct FreeConfig {
+    void operator()(registrar_config *p) const noexcept { registrar_config_free(p); }
+};
+// registrar_client_free / registrar_discovery_free stop first (never throw): a destroyed
+// Client is deregistered.
+struct FreeClient {
+    void operator()(registrar_client *p) const noexcept { registrar_client_free(p); }
+};
+struct FreeDiscovery {
+    void operator()(registrar_discovery *p) const noexcept { registrar_discovery_free(p); }
+};
+struct FreeList {
+    void operator()(registrar_instance_list *p) const noexcept { registrar_instance_list_free(p); }
+};
+
+/// A callable kept on the heap for a C callback's user_data; the library frees it exactly once
+/// (free_user_data) after the last call. Exceptions never cross into the library's thread.
+template <class Fn>
+struct Callback {
+    static void free(void *user_data) { delete static_cast<Fn *>(user_data); }
+};
+
+inline void log_trampoline(void *user_data, int32_t level, const char *message) {
+    try {
+        (*static_cast<Logger *>(user_data))(static_cast<LogLevel>(level),
+                                            message ? std::string_view(message) : std::string_view());
+    } catch (...) {
+        // A logger that throws loses that message; the library's thread goes on.
+    }
+}
 
 } // namespace detail
 
@@ -164,7 +228,7 @@ public:
     const registrar_config *get() const noexcept { return handle_.get(); }
 
 private:
-    using Handle = detail::Handle<registrar_config, registrar_config_free>;
+    using Handle = detail::Handle<registrar_config, detail::FreeConfig>;
     explicit Config(registrar_config *raw) noexcept : handle_(raw) {}
     Handle handle_;
 };
@@ -180,6 +244,21 @@ public:
         handle_ = Handle(raw);
     }
     void start() { detail::check(registrar_client_start(handle_.get())); }
+    /// The library's log messages up to `max_level`, called on the client's background thread
+    /// (never after stop returns). Replaces an earlier logger; an empty one removes it.
+    void set_logger(Logger logger, LogLevel max_level = LogLevel::Info) {
+        if (!logger) {
+            detail::check(registrar_client_set_logger(handle_.get(), nullptr, nullptr, nullptr,
+                                                      static_cast<int32_t>(max_level)));
+            return;
+        }
+        auto *held = new Logger(std::move(logger));
+        registrar_status status = registrar_client_set_logger(
+            handle_.get(), detail::log_trampoline, held, detail::Callback<Logger>::free,
+            static_cast<int32_t>(max_level));
+        if (status != REGISTRAR_OK) delete held; // not installed: the library did not take it
+        detail::check(status);
+    }
     /// Until the registry holds the latest status and metadata; throws REGISTRAR_ERR_TIMEOUT
     /// (with the reason, e.g. unreachable or 401) when that takes longer than `timeout`.
     template <class Rep, class Period>
@@ -235,8 +314,7 @@ public:
     registrar_client *get() const noexcept { return handle_.get(); }
 
 private:
-    // registrar_client_free stops first (never throws): a destroyed Client is deregistered.
-    using Handle = detail::Handle<registrar_client, registrar_client_free>;
+    using Handle = detail::Handle<registrar_client, detail::FreeClient>;
     Handle handle_;
 };
 
@@ -288,6 +366,87 @@ public:
         detail::check(registrar_discovery_get_info(handle_.get(), &out));
         return out;
     }
+    /// Why the last refresh failed ("" when it succeeded).
+    std::string last_error() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_discovery_last_error(handle_.get(), buf, len, out);
+        });
+    }
+    /// Until the cached registry's version is above `since`; returns the new version.
+    /// Throws REGISTRAR_ERR_TIMEOUT when it does not change within `timeout`.
+    template <class Rep, class Period>
+    std::uint64_t wait_change(std::uint64_t since, std::chrono::duration<Rep, Period> timeout) {
+        std::uint64_t version = 0;
+        detail::check(registrar_discovery_wait_change(handle_.get(), since,
+                                                      detail::millis(timeout), &version));
+        return version;
+    }
+    /// Called with the new version after each change of the cache, on the discovery thread
+    /// (never after stop returns). An empty function removes it.
+    void set_listener(std::function<void(std::uint64_t)> listener) {
+        using Listener = std::function<void(std::uint64_t)>;
+        if (!listener) {
+            detail::check(registrar_discovery_set_listener(handle_.get(), nullptr, nullptr, nullptr));
+            return;
+        }
+        auto *held = new Listener(std::move(listener));
+        registrar_status status = registrar_discovery_set_listener(
+            handle_.get(),
+            [](void *user_data, std::uint64_t version) {
+                try {
+                    (*static_cast<Listener *>(user_data))(version);
+                } catch (...) {
+                    // A listener that throws misses nothing else; the refresh goes on.
+                }
+            },
+            held, detail::Callback<Listener>::free);
+        if (status != REGISTRAR_OK) delete held;
+        detail::check(status);
+    }
+    /// The library's log messages up to `max_level`, on the discovery thread.
+    void set_logger(Logger logger, LogLevel max_level = LogLevel::Info) {
+        if (!logger) {
+            detail::check(registrar_discovery_set_logger(handle_.get(), nullptr, nullptr, nullptr,
+                                                         static_cast<int32_t>(max_level)));
+            return;
+        }
+        auto *held = new Logger(std::move(logger));
+        registrar_status status = registrar_discovery_set_logger(
+            handle_.get(), detail::log_trampoline, held, detail::Callback<Logger>::free,
+            static_cast<int32_t>(max_level));
+        if (status != REGISTRAR_OK) delete held;
+        detail::check(status);
+    }
+    /// Every instance of every app (UP only unless `all_statuses`).
+    std::vector<Instance> all(bool all_statuses = false) const {
+        registrar_instance_list *list = nullptr;
+        detail::check(registrar_discovery_all(
+            handle_.get(), all_statuses ? REGISTRAR_QUERY_ALL_STATUSES : 0, &list));
+        return copy(List(list));
+    }
+    /// The instance with this id (any status), or nothing.
+    std::optional<Instance> instance(std::string_view instance_id) const {
+        std::string id = detail::c_string(instance_id, "instance_id");
+        registrar_instance_list *list = nullptr;
+        detail::check(registrar_discovery_instance(handle_.get(), id.c_str(), &list));
+        auto found = copy(List(list));
+        if (found.empty()) return std::nullopt;
+        return std::move(found.front());
+    }
+    /// One UP instance, in turn (round robin) or at random; nothing when there is none.
+    std::optional<Instance> choose(std::string_view name, Lookup lookup = Lookup::App,
+                                   bool random = false) {
+        std::string n = detail::c_string(name, "name");
+        registrar_instance_list *list = nullptr;
+        registrar_status status = registrar_discovery_choose(
+            handle_.get(), static_cast<int32_t>(lookup), n.c_str(),
+            random ? REGISTRAR_CHOICE_RANDOM : REGISTRAR_CHOICE_ROUND_ROBIN, &list);
+        if (status == REGISTRAR_ERR_NOT_FOUND) return std::nullopt;
+        detail::check(status);
+        auto found = copy(List(list));
+        if (found.empty()) return std::nullopt;
+        return std::move(found.front());
+    }
     /// The UP instances of an app (or VIP), sorted by instance id; empty when none.
     std::vector<Instance> instances(std::string_view name, Lookup lookup = Lookup::App) const {
         std::string n = detail::c_string(name, "name");
@@ -317,8 +476,8 @@ public:
     registrar_discovery *get() const noexcept { return handle_.get(); }
 
 private:
-    using Handle = detail::Handle<registrar_discovery, registrar_discovery_free>;
-    using List = detail::Handle<registrar_instance_list, registrar_instance_list_free>;
+    using Handle = detail::Handle<registrar_discovery, detail::FreeDiscovery>;
+    using List = detail::Handle<registrar_instance_list, detail::FreeList>;
 
     static std::string text(const char *s) { return s ? std::string(s) : std::string(); }
 

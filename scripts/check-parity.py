@@ -55,6 +55,7 @@ EXCEPTIONS = {
     # and expose the same number as Discovery.info().version / Discovery.Version().
     ("python", "registrar_instance_list_version"): "version via Discovery.info()",
     ("go", "registrar_instance_list_version"): "version via Discovery.Version()",
+    ("c++", "registrar_instance_list_version"): "version via Discovery::info().version",
     # Instance status names: Python's Status enum and Go's Status.String() carry the names of
     # the header's enum (registrar_instance_status) themselves; the C function is for C.
     ("python", "registrar_instance_status_str"): "Status is an IntEnum with the C names",

@@ -4,8 +4,10 @@
 // the setting's name; a Client registers (UP, metadata), a Discovery sees it with its metadata,
 // choose_url gives its URL; stop deregisters and the Discovery sees it gone; moved-from handles
 // are safe to destroy. Prints "N passed, N failed" and exits non-zero on a failure.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -42,11 +44,26 @@ int main() {
                    e.what());
     }
 
+    expect(registrar::library_abi_version() == REGISTRAR_ABI_VERSION, "library ABI == header ABI");
+    bool has_url = false;
+    for (const auto &setting : registrar::settings())
+        if (setting.name == "REGISTRY_URL" && !setting.description.empty()) has_url = true;
+    expect(has_url, "settings() lists REGISTRY_URL with a description");
+
     std::string id;
+    std::mutex log_mutex;
+    std::vector<std::string> log;
+    std::atomic<std::uint64_t> last_change{0};
     try {
         auto config = registrar::Config::from_env();
         config.set("REGISTRY_METADATA", "lang=c++");
         registrar::Client client(config);
+        client.set_logger(
+            [&](registrar::LogLevel, std::string_view message) {
+                std::lock_guard<std::mutex> lock(log_mutex);
+                log.emplace_back(message);
+            },
+            registrar::LogLevel::Debug);
         client.set_status(registrar::InstanceStatus::Up);
         client.start();
         client.wait_registered(20s);
@@ -55,9 +72,25 @@ int main() {
         expect(client.metadata("lang") == std::optional<std::string>("c++"), "metadata kept");
         expect(!client.metadata("absent").has_value(), "absent metadata is nullopt");
 
+        {
+            std::lock_guard<std::mutex> lock(log_mutex);
+            expect(!log.empty(), "the logger got " + std::to_string(log.size()) + " message(s)");
+        }
+
         registrar::Discovery discovery(config);
+        discovery.set_listener([&](std::uint64_t version) { last_change = version; });
         discovery.start();
         discovery.wait_ready(20s);
+        // The listener runs on the discovery thread, possibly just after wait_ready returned.
+        for (int i = 0; i < 100 && last_change.load() == 0; i++) std::this_thread::sleep_for(50ms);
+        expect(last_change.load() > 0 && discovery.last_error().empty(),
+               "the listener saw version " + std::to_string(last_change.load()));
+        auto me = discovery.instance(id);
+        expect(me.has_value() && me->url.rfind("http://", 0) == 0, "instance(id): " +
+                                                                       (me ? me->url : "(none)"));
+        expect(!discovery.all().empty(), "all() is not empty");
+        auto chosen = discovery.choose(client.app_name(), registrar::Discovery::Lookup::App, true);
+        expect(chosen.has_value() && chosen->app == client.app_name(), "choose (random)");
         auto app = client.app_name();
         auto found = discovery.instances(app);
         bool seen = false;
@@ -71,9 +104,11 @@ int main() {
                "choose_url: " + url.value_or("(none)"));
         expect(!discovery.choose_url("NO-SUCH-APP-CPP").has_value(), "choose_url of no app: nullopt");
 
+        auto before = discovery.info().version;
         registrar::Client moved = std::move(client);  // moved-from handle: destroyed harmlessly
         moved.stop(10s);
         discovery.refresh(10s);
+        expect(discovery.wait_change(before, 10s) > before, "wait_change saw the deregistration");
         bool gone = true;
         for (const auto &instance : discovery.instances(app))
             if (instance.instance_id == id) gone = false;
