@@ -318,6 +318,14 @@ one_version() {
   got=$(python3 -c "import ctypes,sys; lib = ctypes.CDLL(sys.argv[1]); lib.registrar_version.restype = ctypes.c_char_p; print(lib.registrar_version().decode())" \
     "$prefix/lib/libregistrar.so.$version")
   echo "library $got"; [ "$got" = "$version" ] || bad=1
+  # Every workspace member (the library, the registrar command) has the same version.
+  got=$(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json,sys; print(" ".join(sorted({p["version"] for p in json.load(sys.stdin)["packages"]})))')
+  echo "workspace members: $got"; [ "$got" = "$version" ] || bad=1
+  if [ -x "$prefix/bin/registrar" ]; then
+    got=$("$prefix/bin/registrar" --version 2>&1 | head -1)
+    echo "bin/registrar --version: $got"; case $got in *"$version"*) ;; *) bad=1 ;; esac
+  fi
   # No copy of the version may be written anywhere but Cargo.toml.
   if git grep -nE "^(version = |__version__ = |#define REGISTRAR_VERSION )\"[0-9]" -- \
     ':!Cargo.toml' ':!Cargo.lock' ':!include/registrar.h' ':!**/Cargo.toml'; then
