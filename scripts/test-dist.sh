@@ -154,6 +154,7 @@ sizes() {
 }
 check sizes sizes
 check glibc-shared-library glibc_at_most_2_28 libregistrar.so "$prefix/lib/libregistrar.so.$version"
+[ -e "$prefix/bin/registrar" ] && check glibc-command glibc_at_most_2_28 bin/registrar "$prefix/bin/registrar"
 
 c_pkgconfig() { # shared and static, both run against the registry
   export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"

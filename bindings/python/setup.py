@@ -1,7 +1,7 @@
 """Build step of the registrar Python package: builds the Rust library and ships it inside.
 
-``pip install ./bindings/python`` runs ``cargo build --release --locked`` in the repository
-root (found by walking up to the ``Cargo.toml`` of the registrar crate) and copies
+``pip install ./bindings/python`` runs ``cargo build --release --locked --lib -p registrar`` in
+the repository root (found by walking up to the ``Cargo.toml`` of the registrar crate) and copies
 ``target/release/libregistrar.so`` into the package as ``registrar/_lib/libregistrar.so``, so
 nothing else is needed at run time (no copy step, no LD_LIBRARY_PATH).
 
@@ -75,7 +75,8 @@ def build_library() -> Path:
         return Path(prebuilt)
     root = crate_root()
     cargo = os.environ.get("REGISTRAR_CARGO", "cargo")
-    command = [cargo, "build", "--release"]
+    # Only the library (the workspace also holds the registrar command, which Python does not need).
+    command = [cargo, "build", "--release", "--lib", "-p", "registrar"]
     if (root / "Cargo.lock").is_file():
         command.append("--locked")
     print(f"registrar: running {' '.join(command)} in {root}", flush=True)
