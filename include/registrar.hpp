@@ -225,6 +225,12 @@ public:
     }
     /// Throws REGISTRAR_ERR_INVALID_CONFIG naming the first bad or missing setting.
     void validate() const { detail::check(registrar_config_validate(handle_.get())); }
+    /// The settings as text for logs, credentials hidden by the library.
+    std::string describe() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_config_describe(handle_.get(), buf, len, out);
+        });
+    }
     const registrar_config *get() const noexcept { return handle_.get(); }
 
 private:

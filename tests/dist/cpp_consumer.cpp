@@ -57,6 +57,12 @@ int main() {
     try {
         auto config = registrar::Config::from_env();
         config.set("REGISTRY_METADATA", "lang=c++");
+        registrar::Config shown;
+        shown.set("REGISTRY_APP_NAME", "shown").set("REGISTRY_PASSWORD", "cpp-secret-pw");
+        auto described = shown.describe();
+        expect(described.find("REGISTRY_APP_NAME") != std::string::npos &&
+                   described.find("cpp-secret-pw") == std::string::npos,
+               "describe() lists the settings and hides the password");
         registrar::Client client(config);
         client.set_logger(
             [&](registrar::LogLevel, std::string_view message) {
