@@ -197,6 +197,13 @@ inline void log_trampoline(void *user_data, int32_t level, const char *message) 
 
 } // namespace detail
 
+/// Every live handle's counters in the Prometheus text format (serve it from /metrics).
+inline std::string metrics_text() {
+    return detail::read_string([](char *buf, std::size_t len, std::size_t *out) {
+        return registrar_metrics_text(buf, len, out);
+    });
+}
+
 /// Settings by their REGISTRY_* names (the README's table), e.g.
 /// `Config::from_env().set("REGISTRY_APP_NAME", "orders")`.
 class Config {
@@ -302,6 +309,12 @@ public:
             return registrar_client_last_error(handle_.get(), buf, len, out);
         });
     }
+    /// The client's state as JSON (state, counters, last error without credentials, times).
+    std::string snapshot_json() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_client_snapshot_json(handle_.get(), buf, len, out);
+        });
+    }
     std::string instance_id() const {
         return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
             return registrar_client_instance_id(handle_.get(), buf, len, out);
@@ -371,6 +384,12 @@ public:
         registrar_discovery_info out{};
         detail::check(registrar_discovery_get_info(handle_.get(), &out));
         return out;
+    }
+    /// The cache's state as JSON (state, counters, last error without credentials, times).
+    std::string snapshot_json() const {
+        return detail::read_string([&](char *buf, std::size_t len, std::size_t *out) {
+            return registrar_discovery_snapshot_json(handle_.get(), buf, len, out);
+        });
     }
     /// Why the last refresh failed ("" when it succeeded).
     std::string last_error() const {

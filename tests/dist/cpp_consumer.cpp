@@ -97,6 +97,10 @@ int main() {
         for (int i = 0; i < 100 && last_change.load() == 0; i++) std::this_thread::sleep_for(50ms);
         expect(last_change.load() > 0 && discovery.last_error().empty(),
                "the listener saw version " + std::to_string(last_change.load()));
+        expect(client.snapshot_json().find('{') == 0 && discovery.snapshot_json().find('{') == 0,
+               "snapshot_json of client and discovery");
+        auto metrics = registrar::metrics_text();
+        expect(metrics.find("# HELP") != std::string::npos, "metrics_text() is Prometheus text");
         auto me = discovery.instance(id);
         expect(me.has_value() && me->url.rfind("http://", 0) == 0, "instance(id): " +
                                                                        (me ? me->url : "(none)"));
