@@ -790,6 +790,9 @@ fn scheme_len(bytes: &[u8]) -> Option<usize> {
 fn displayable(key: &str, value: &str) -> String {
     if key == "REGISTRY_PASSWORD" {
         "***".to_string()
+    } else if key == "REGISTRY_USER" && value.contains(':') {
+        // Likely "user:password" given as the user: the config is refused, never shown whole.
+        format!("{}:***", value.split(':').next().unwrap_or_default())
     } else if key.ends_with("_URL") {
         redact_userinfo(value)
     } else {
@@ -1122,6 +1125,20 @@ mod tests {
         let c = Config::from_settings_with(&s, &host()).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(s.get("password").unwrap(), None);
+        // "user:password" given as the user is refused and never shown.
+        let s = settings(&[MIN[0], MIN[1], ("user", "u:s3cret")]);
+        let e = Config::from_settings_with(&s, &host())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("REGISTRY_USER contains ':'") && !e.contains("s3cret"),
+            "{e}"
+        );
+        assert!(
+            s.describe().contains("REGISTRY_USER='u:***'"),
+            "{}",
+            s.describe()
+        );
     }
 
     #[test]
