@@ -101,6 +101,11 @@
 #define REGISTRAR_ABI_VERSION 1
 
 /**
+ * At most this many host-name lookups run at once (each on a short-lived helper thread).
+ */
+#define MAX_DNS_THREADS 4
+
+/**
  * The result of every fallible registrar function. Numbers are stable and never reused.
  */
 typedef enum {
@@ -232,14 +237,20 @@ typedef enum {
 } registrar_log_level;
 
 /**
- * A registration with a Eureka registry, kept alive by a background thread.
+ * A registration with a Eureka registry, kept alive by registrar's background thread.
+ *
+ * Threads: one per process, `registrar-agent`, shared by every client and discovery handle
+ * (each is a task on it). It starts with the first `registrar_client_start` /
+ * `registrar_discovery_start` and ends when the last handle is stopped and freed. Host names
+ * are resolved on short-lived helper threads (IP addresses need none).
  *
  * Thread-safety: every function may be called on the same client from any number of threads
  * at once, except `registrar_client_free`, which must not race any other call on it.
  *
  * fork(): a client belongs to the process that created it. In a child process every call
  * returns REGISTRAR_ERR_FORKED and `registrar_client_free` only releases memory (the parent's
- * thread and connections are not touched). Create clients after forking.
+ * thread and connections are not touched). Create clients after forking: the first one
+ * started in the child starts the child's own background thread.
  */
 typedef struct registrar_client registrar_client;
 
@@ -254,9 +265,9 @@ typedef struct registrar_client registrar_client;
 typedef struct registrar_config registrar_config;
 
 /**
- * A registry cache with its own background thread. Nothing runs and nothing is sent before
- * `registrar_discovery_start`; from then until `registrar_discovery_stop` /
- * `registrar_discovery_free` a handle has two threads (the cache's and its HTTP client's).
+ * A registry cache, kept fresh by a task on registrar's one background thread (shared with
+ * every client; see `registrar_client`). Nothing runs and nothing is sent before
+ * `registrar_discovery_start`.
  * Queries are answered from memory, never from the network.
  *
  * Thread-safety: every function may be called on the same handle from any number of
@@ -276,10 +287,11 @@ typedef struct registrar_instance_list registrar_instance_list;
 
 /**
  * Receives log messages: `user_data` as given, a `registrar_log_level`, and a NUL-terminated
- * UTF-8 message valid only during the call. Called on the client's background thread (never
- * after `registrar_client_stop` returns). It must return quickly and must not call
- * `registrar_client_free`; it may call `registrar_client_stop`, which then only requests the
- * stop and returns at once.
+ * UTF-8 message valid only during the call. Called on registrar's background thread (never
+ * after `registrar_client_stop` returns). It must return quickly (every handle of the process
+ * waits meanwhile) and must not call `registrar_client_free`; it may call
+ * `registrar_client_stop`, which then only requests the stop and returns at once. Calls that
+ * wait (`registrar_client_wait_registered`, discovery waits) fail at once from a callback.
  */
 typedef void (*registrar_log_callback)(void *user_data, int32_t level, const char *message);
 
@@ -317,11 +329,13 @@ typedef struct {
 } registrar_client_info;
 
 /**
- * Called on the discovery thread after every change of the cached registry with the new
- * version. It must return quickly and must not call `registrar_discovery_free`; it may call
- * any query and `registrar_discovery_stop` (which then only requests the stop).
- * `registrar_discovery_refresh` and `registrar_discovery_wait_change` called from it would
- * only time out: the thread that answers them is the one running the listener.
+ * Called on registrar's background thread after every change of the cached registry with the
+ * new version. It must return quickly (every handle of the process waits meanwhile) and must
+ * not call `registrar_discovery_free`; it may call any query and `registrar_discovery_stop`
+ * (which then only requests the stop). `registrar_discovery_wait_ready`,
+ * `registrar_discovery_refresh` and `registrar_discovery_wait_change` called from it fail at
+ * once with REGISTRAR_ERR_INVALID_ARGUMENT: the thread that answers them is the one running
+ * the listener.
  */
 typedef void (*registrar_discovery_listener)(void *user_data, uint64_t version);
 
@@ -455,7 +469,8 @@ registrar_status registrar_client_set_logger(const registrar_client *client,
                                              int32_t max_level);
 
 /**
- * Starts the background thread and returns at once: it registers (status STARTING unless
+ * Starts the client (its task on the background thread, starting that thread if it is the
+ * process's first) and returns at once: it registers (status STARTING unless
  * set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.
  * Calling it again while running does nothing.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (already stopped),
@@ -554,10 +569,11 @@ registrar_status registrar_client_app_name(const registrar_client *client,
                                            size_t *out_len);
 
 /**
- * Stops the client: marks the instance DOWN, deregisters it (DELETE) and joins the background
- * thread, all within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
+ * Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
+ * within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
  * never started just becomes stopped. After it returns, no request for this instance leaves the
- * process. Called from the log callback it only requests the stop.
+ * process and the log callback is not called any more. Called from the log callback it only
+ * requests the stop.
  * Errors: REGISTRAR_ERR_TIMEOUT (the registry did not answer in time; the instance may stay
  * listed until its lease expires), REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
  */
@@ -637,13 +653,13 @@ void registrar_config_free(registrar_config *config);
 registrar_status registrar_discovery_new(const registrar_config *config, registrar_discovery **out);
 
 /**
- * Creates the HTTP client and starts the background thread, and returns at once: the thread
- * fetches the whole registry (GET
+ * Starts the cache (its task on the background thread, starting that thread if it is the
+ * process's first) and returns at once: it fetches the whole registry (GET
  * apps), then every REGISTRY_FETCH_INTERVAL the changes (GET apps/delta), checking them
  * against the server's hash code and fetching everything again on any mismatch or error.
  * On errors the last good registry is kept. Calling it again while running does nothing.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (stopped), REGISTRAR_ERR_FORKED,
- * REGISTRAR_ERR_TRANSPORT (the HTTP client or the thread could not be created).
+ * REGISTRAR_ERR_TRANSPORT (the background thread could not be created).
  */
 registrar_status registrar_discovery_start(const registrar_discovery *discovery);
 
@@ -681,7 +697,7 @@ registrar_status registrar_discovery_wait_change(const registrar_discovery *disc
                                                  uint64_t *out_version);
 
 /**
- * Calls `listener(user_data, version)` on the discovery thread after every change of the
+ * Calls `listener(user_data, version)` on the background thread after every change of the
  * cached registry (NULL removes the current one; its `free_user_data` is then called, after
  * its last call). Never called after `registrar_discovery_stop` returns. On error nothing is
  * installed and `free_user_data` is not called.
@@ -694,7 +710,7 @@ registrar_status registrar_discovery_set_listener(const registrar_discovery *dis
 
 /**
  * Sends the cache's log messages of `max_level` or more severe (a `registrar_log_level`) to
- * `callback`, exactly as `registrar_client_set_logger` does for a client: on the discovery
+ * `callback`, exactly as `registrar_client_set_logger` does for a client: on the background
  * thread, never after `registrar_discovery_stop` returns, `free_user_data` called once after
  * the last call (NULL `callback` removes the current one). Messages: the first fetch (INFO),
  * a failing refresh (WARN, once per distinct problem, not per retry) and the recovery (INFO),
@@ -808,8 +824,8 @@ registrar_status registrar_discovery_choose_url(const registrar_discovery *disco
                                                 size_t *out_len);
 
 /**
- * Stops the background thread, waiting at most `timeout_ms` (0: REGISTRY_TIMEOUT) for a
- * request in flight. Idempotent. After it returns nothing more is fetched, the listener is
+ * Stops the cache's task (a fetch in flight is abandoned), waiting at most `timeout_ms`
+ * (0: REGISTRY_TIMEOUT). Idempotent. After it returns nothing more is fetched, the listener is
  * not called again and queries fail with REGISTRAR_ERR_SHUT_DOWN (lists already returned stay
  * valid). Called from the listener it only requests the stop.
  * Errors: REGISTRAR_ERR_TIMEOUT, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.

@@ -1,7 +1,7 @@
-//! The lifecycle of one registered instance and the background thread that drives it.
+//! The lifecycle of one registered instance, driven by its task on the agent thread.
 //!
 //! The host changes *local* state (status, metadata) and never waits for the network; the
-//! worker thread makes the registry agree with it:
+//! task (`src/worker.rs`) makes the registry agree with it:
 //!
 //! ```text
 //! start ──► registering ──POST 204──► registered ──PUT 200 every interval──┐
@@ -13,18 +13,19 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::future::Future;
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 
 use crate::config::{check_metadata_key, Config};
 use crate::error::{Error, Result};
 use crate::eureka::{EurekaHttp, Heartbeat};
 use crate::instance::{next_dirty_timestamp, registration_body, InstanceStatus};
 use crate::metrics::{ClientMetrics, HeartbeatResult};
+use crate::worker::{on_agent_thread, Backoff, Job, Logger, Signal, Task};
+pub use crate::worker::{LogFn, LogLevel};
 
 /// Where the instance is in its lifecycle, as seen from this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,17 +39,6 @@ pub enum Phase {
     /// `stop` was called; nothing is sent any more (or only the final DOWN and DELETE).
     Stopped,
 }
-
-/// Severity of a log message handed to the host's log function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Error = 0,
-    Warn = 1,
-    Info = 2,
-    Debug = 3,
-}
-
-pub type LogFn = dyn Fn(LogLevel, &str) + Send + Sync;
 
 /// Counters for observability and benchmarks (derived from the client's [`ClientMetrics`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,60 +85,31 @@ struct State {
     /// Earliest time of the next registration attempt (backoff after failures).
     register_not_before: Instant,
     next_heartbeat: Instant,
-    stop_deadline: Option<Instant>,
-    /// The worker has finished for good (after its final DELETE).
-    worker_done: bool,
     last_error: Option<Error>,
     /// The last message logged for a failure, to log each distinct problem once, not per retry.
     last_logged_failure: Option<String>,
     backoff: Backoff,
 }
 
-/// Exponential backoff between retries: 100 ms doubling up to a cap (the heartbeat interval,
-/// at most 30 s), so an unreachable registry costs a few requests a minute.
-struct Backoff {
-    next: Duration,
-    cap: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-
-    fn new(interval: Duration) -> Backoff {
-        Backoff {
-            next: Self::FIRST,
-            cap: interval.min(Duration::from_secs(30)).max(Self::FIRST),
-        }
-    }
-
-    fn step(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.cap);
-        now
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
 struct Shared {
     config: Config,
     http: EurekaHttp,
     state: Mutex<State>,
-    /// Signalled on every state change: wakes the worker (new work, stop) and waiters.
+    /// Signalled on every state change, for host threads waiting (wait_registered).
     changed: Condvar,
-    log: RwLock<Option<(LogLevel, Arc<LogFn>)>>,
+    /// Wakes the task (new work, stop) and carries the stop deadline to its requests.
+    signal: Signal,
+    log: Logger,
     /// Counted where results are recorded below; rendered by `crate::metrics`.
     metrics: Arc<ClientMetrics>,
 }
 
-/// One instance's registration, driven by a background thread once started.
+/// One instance's registration, driven by a task on the agent thread once started.
 /// All methods take `&self` and may be called from any thread at once.
 pub struct Agent {
     shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-    worker_id: Mutex<Option<ThreadId>>,
+    /// The running task, from start on.
+    task: Mutex<Option<Arc<Task>>>,
 }
 
 /// What the worker does next, decided under the lock and carried out without it.
@@ -165,7 +126,6 @@ enum Action {
         dirty_timestamp: u64,
     },
     Deregister {
-        deadline: Option<Instant>,
         registered: bool,
         metadata: BTreeMap<String, String>,
         dirty_timestamp: u64,
@@ -173,9 +133,9 @@ enum Action {
 }
 
 impl Agent {
-    /// Creates the agent and its HTTP client. Nothing is sent before [`Agent::start`].
+    /// Creates the agent. Nothing is sent, and no thread is needed, before [`Agent::start`].
     pub fn new(config: Config) -> Result<Agent> {
-        let http = EurekaHttp::new(&config)?;
+        let http = EurekaHttp::new(config.connection());
         let now = Instant::now();
         let state = State {
             phase: Phase::NotStarted,
@@ -187,11 +147,10 @@ impl Agent {
             register_attempted: false,
             register_not_before: now,
             next_heartbeat: now,
-            stop_deadline: None,
-            worker_done: false,
             last_error: None,
             last_logged_failure: None,
-            backoff: Backoff::new(config.heartbeat_interval),
+            // The retry interval grows up to the heartbeat interval, at most 30 s.
+            backoff: Backoff::new(config.heartbeat_interval.min(Duration::from_secs(30))),
         };
         let metrics = ClientMetrics::register(&config.app_name, &config.instance_id);
         Ok(Agent {
@@ -201,10 +160,10 @@ impl Agent {
                 metrics,
                 state: Mutex::new(state),
                 changed: Condvar::new(),
-                log: RwLock::new(None),
+                signal: Signal::default(),
+                log: Logger::default(),
             }),
-            worker: Mutex::new(None),
-            worker_id: Mutex::new(None),
+            task: Mutex::new(None),
         })
     }
 
@@ -213,15 +172,17 @@ impl Agent {
     }
 
     /// Installs (or removes) the function that receives log messages at `max_level` or more
-    /// severe. It is called on the worker thread, never while a lock is held.
+    /// severe. It is called on the agent thread, never while a lock is held, never after stop
+    /// has returned.
     pub fn set_logger(&self, logger: Option<(LogLevel, Arc<LogFn>)>) {
-        *self.shared.log.write() = logger;
+        self.shared.log.set(logger);
     }
 
-    /// Starts the background thread, which registers (retrying while the registry is
-    /// unreachable) and then heartbeats. Returns at once. Idempotent while running.
+    /// Starts the task on the agent thread (starting the thread if it is the process's first
+    /// task), which registers (retrying while the registry is unreachable) and then heartbeats.
+    /// Returns at once. Idempotent while running.
     pub fn start(&self) -> Result<()> {
-        let mut worker = self.worker.lock();
+        let mut task = self.task.lock();
         {
             let mut state = self.shared.state.lock();
             match state.phase {
@@ -230,17 +191,16 @@ impl Agent {
                 Phase::NotStarted => state.phase = Phase::Registering,
             }
         }
-        let shared = Arc::clone(&self.shared);
-        let handle = std::thread::Builder::new()
-            .name("registrar-agent".into())
-            .spawn(move || run_worker(&shared))
-            .map_err(|e| {
+        match Task::spawn(Arc::clone(&self.shared)) {
+            Ok(spawned) => {
+                *task = Some(Arc::new(spawned));
+                Ok(())
+            }
+            Err(e) => {
                 self.shared.state.lock().phase = Phase::NotStarted;
-                Error::Transport(format!("cannot start the background thread: {e}"))
-            })?;
-        *self.worker_id.lock() = Some(handle.thread().id());
-        *worker = Some(handle);
-        Ok(())
+                Err(e)
+            }
+        }
     }
 
     /// Sets the status the registry should show (UP when ready, DOWN, OUT_OF_SERVICE...).
@@ -283,6 +243,7 @@ impl Agent {
             // A local change is news for the registry: send it now, not after the backoff.
             state.register_not_before = Instant::now();
             self.shared.changed.notify_all();
+            self.shared.signal.wake();
         }
         Ok(())
     }
@@ -320,6 +281,7 @@ impl Agent {
     /// Waits until the registry has accepted a registration carrying the latest local state
     /// (status and metadata). `Timeout` says why it has not, `ShutDown` if stopped.
     pub fn wait_registered(&self, timeout: Duration) -> Result<()> {
+        refuse_to_wait_on_the_agent_thread("wait_registered")?;
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
         loop {
@@ -348,108 +310,93 @@ impl Agent {
         }
     }
 
-    /// Marks the instance DOWN, deregisters it (DELETE) and ends the background thread, all
-    /// within `timeout`. Idempotent. After it returns no request for this instance leaves the
-    /// process. Called from the worker thread itself (a log callback), it only requests the
-    /// stop, which the worker performs as soon as the callback returns.
+    /// Marks the instance DOWN, deregisters it (DELETE) and ends the task, all within
+    /// `timeout`. Idempotent. After it returns no request for this instance leaves the process
+    /// and the logger is not called any more. Called on the agent thread itself (from a log
+    /// callback), it only requests the stop, which the task performs when the callback returns.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         {
             let mut state = self.shared.state.lock();
-            match state.phase {
-                Phase::NotStarted => {
-                    state.phase = Phase::Stopped;
-                    state.worker_done = true;
-                    self.shared.changed.notify_all();
-                    return Ok(());
-                }
-                Phase::Stopped if state.worker_done => return Ok(()),
-                _ => {}
+            if state.phase == Phase::NotStarted {
+                state.phase = Phase::Stopped;
+                self.shared.changed.notify_all();
+                return Ok(());
             }
             if state.phase != Phase::Stopped {
                 state.phase = Phase::Stopped;
-                state.stop_deadline = Some(deadline);
                 self.shared.changed.notify_all();
             }
         }
-        if Some(std::thread::current().id()) == *self.worker_id.lock() {
+        let Some(task) = self.task.lock().clone() else {
+            return Ok(());
+        };
+        self.shared.signal.request_stop(deadline);
+        if on_agent_thread() {
             return Ok(());
         }
-        let mut state = self.shared.state.lock();
-        while !state.worker_done {
-            if self
-                .shared
-                .changed
-                .wait_until(&mut state, deadline)
-                .timed_out()
-                && !state.worker_done
-            {
-                // Tell the worker the window has closed: it must send nothing more.
-                state.stop_deadline = Some(Instant::now());
-                return Err(Error::Timeout(format!(
-                    "stop did not finish within {} ms (a request to the registry is still \
-                     outstanding); the instance may stay registered until its lease expires",
-                    timeout.as_millis()
-                )));
-            }
+        let finished = task.wait(deadline);
+        // Whatever happened, nothing of this handle runs from here on.
+        task.abort();
+        self.shared.log.silence();
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::Timeout(format!(
+                "stop did not finish within {} ms (a request to the registry was still \
+                 outstanding and has been abandoned); the instance may stay registered until \
+                 its lease expires",
+                timeout.as_millis()
+            )))
         }
-        drop(state);
-        if let Some(handle) = self.worker.lock().take() {
-            let _ = handle.join();
-        }
-        Ok(())
     }
 }
 
+/// Host calls that wait for the task must not run on the agent thread (from a callback):
+/// they would wait for the very thread they block.
+pub(crate) fn refuse_to_wait_on_the_agent_thread(call: &str) -> Result<()> {
+    if on_agent_thread() {
+        return Err(Error::InvalidArgument(format!(
+            "{call} cannot wait when called from a callback (on registrar's own thread)"
+        )));
+    }
+    Ok(())
+}
+
 impl Drop for Agent {
-    /// Dropping a running agent stops it first (bounded by the HTTP timeout).
+    /// Dropping a running agent stops it first (bounded by the HTTP timeout); then its logger
+    /// is dropped, on this thread.
     fn drop(&mut self) {
         // If stop was already requested (and perhaps timed out), do not wait a second time.
         if self.shared.state.lock().phase != Phase::Stopped {
             let _ = self.stop(self.shared.config.timeout);
         }
-    }
-}
-
-fn run_worker(shared: &Shared) {
-    loop {
-        // One bad cycle (a panic anywhere below) must never end the heartbeat for good.
-        let outcome = catch_unwind(AssertUnwindSafe(|| cycle(shared)));
-        match outcome {
-            Ok(true) => continue,
-            Ok(false) => break,
-            Err(panic) => {
-                let message = panic_message(&panic);
-                shared.state.lock().last_error = Some(Error::Internal(format!(
-                    "in the background thread: {message}"
-                )));
-                shared.log(
-                    LogLevel::Error,
-                    &format!("internal error in the background thread: {message}"),
-                );
-                // Avoid a hot loop if the panic repeats.
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
         }
+        self.shared.log.release();
     }
-    let mut state = shared.state.lock();
-    state.worker_done = true;
-    shared.changed.notify_all();
 }
 
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
+impl Job for Shared {
+    async fn cycle(self: Arc<Self>) -> bool {
+        cycle(&self).await
+    }
+
+    fn panicked(&self, message: String) {
+        self.state.lock().last_error = Some(Error::Internal(format!(
+            "in the background thread: {message}"
+        )));
+        self.log(
+            LogLevel::Error,
+            &format!("internal error in the background thread: {message}"),
+        );
     }
 }
 
 /// Waits for the next thing to do, does it, records the result. Returns false when finished.
-fn cycle(shared: &Shared) -> bool {
-    let action = next_action(shared);
+async fn cycle(shared: &Shared) -> bool {
+    let action = next_action(shared).await;
     let config = &shared.config;
     match action {
         Action::Register {
@@ -466,16 +413,24 @@ fn cycle(shared: &Shared) -> bool {
             let mut result = Ok(());
             if let Some(interim) = interim {
                 let body = registration_body(config, interim, &metadata, dirty_timestamp - 1);
-                result = shared.http.register(&config.app_name, &body, None);
+                result = shared
+                    .work(shared.http.register(&config.app_name, &body, None))
+                    .await;
                 if result.is_ok() {
                     shared.state.lock().server = ServerView::Holds(interim);
                 }
             }
             if result.is_ok() {
                 let body = registration_body(config, status, &metadata, dirty_timestamp);
-                result = shared.http.register(&config.app_name, &body, None);
+                result = shared
+                    .work(shared.http.register(&config.app_name, &body, None))
+                    .await;
             }
             let mut state = shared.state.lock();
+            if state.phase == Phase::Stopped {
+                // Abandoned for the stop; the deregistration comes next.
+                return true;
+            }
             match result {
                 Ok(()) => {
                     shared.metrics.registration(true);
@@ -518,14 +473,19 @@ fn cycle(shared: &Shared) -> bool {
             status,
             dirty_timestamp,
         } => {
-            let result = shared.http.heartbeat(
-                &config.app_name,
-                &config.instance_id,
-                status,
-                dirty_timestamp,
-                None,
-            );
+            let result = shared
+                .work(shared.http.heartbeat(
+                    &config.app_name,
+                    &config.instance_id,
+                    status,
+                    dirty_timestamp,
+                    None,
+                ))
+                .await;
             let mut state = shared.state.lock();
+            if state.phase == Phase::Stopped {
+                return true;
+            }
             match result {
                 Ok(Heartbeat::Renewed) => {
                     shared.metrics.heartbeat(HeartbeatResult::Success);
@@ -563,12 +523,11 @@ fn cycle(shared: &Shared) -> bool {
             true
         }
         Action::Deregister {
-            deadline,
             registered,
             metadata,
             dirty_timestamp,
         } => {
-            deregister(shared, deadline, registered, &metadata, dirty_timestamp);
+            deregister(shared, registered, &metadata, dirty_timestamp).await;
             false
         }
     }
@@ -596,50 +555,55 @@ fn interim_status(server: ServerView, wanted: InstanceStatus) -> Option<Instance
     }
 }
 
-fn next_action(shared: &Shared) -> Action {
-    let mut state = shared.state.lock();
-    loop {
-        let now = Instant::now();
-        if state.phase == Phase::Stopped {
-            let dirty = next_dirty_timestamp(state.dirty_timestamp);
-            state.dirty_timestamp = dirty;
-            return Action::Deregister {
-                deadline: state.stop_deadline,
-                registered: state.registered() || state.register_attempted,
+/// The action due now, or the time at which one will be (if nothing changes meanwhile).
+fn decide(state: &mut State) -> std::result::Result<Action, Instant> {
+    let now = Instant::now();
+    if state.phase == Phase::Stopped {
+        let dirty = next_dirty_timestamp(state.dirty_timestamp);
+        state.dirty_timestamp = dirty;
+        return Ok(Action::Deregister {
+            registered: state.registered() || state.register_attempted,
+            metadata: state.metadata.clone(),
+            dirty_timestamp: dirty,
+        });
+    }
+    let needs_registration =
+        !state.registered() || state.accepted_timestamp != state.dirty_timestamp;
+    if needs_registration {
+        if now >= state.register_not_before {
+            return Ok(Action::Register {
+                status: state.status,
                 metadata: state.metadata.clone(),
-                dirty_timestamp: dirty,
-            };
+                dirty_timestamp: state.dirty_timestamp,
+                interim: interim_status(state.server, state.status),
+            });
         }
-        let needs_registration =
-            !state.registered() || state.accepted_timestamp != state.dirty_timestamp;
-        let wake_at = if needs_registration {
-            if now >= state.register_not_before {
-                return Action::Register {
-                    status: state.status,
-                    metadata: state.metadata.clone(),
-                    dirty_timestamp: state.dirty_timestamp,
-                    interim: interim_status(state.server, state.status),
-                };
-            }
-            state.register_not_before
-        } else {
-            if now >= state.next_heartbeat {
-                return Action::Heartbeat {
-                    status: state.status,
-                    dirty_timestamp: state.dirty_timestamp,
-                };
-            }
-            state.next_heartbeat
+        Err(state.register_not_before)
+    } else {
+        if now >= state.next_heartbeat {
+            return Ok(Action::Heartbeat {
+                status: state.status,
+                dirty_timestamp: state.dirty_timestamp,
+            });
+        }
+        Err(state.next_heartbeat)
+    }
+}
+
+async fn next_action(shared: &Shared) -> Action {
+    loop {
+        let wake_at = match decide(&mut shared.state.lock()) {
+            Ok(action) => return action,
+            Err(wake_at) => wake_at,
         };
-        shared.changed.wait_until(&mut state, wake_at);
+        shared.signal.sleep_until(wake_at).await;
     }
 }
 
 /// The end of the lifecycle: POST status DOWN (so caches that still list the instance route
-/// no traffic to it), then DELETE. Both share the stop deadline; nothing is sent after it.
-fn deregister(
+/// no traffic to it), then DELETE. Both carry the stop deadline; nothing is sent after it.
+async fn deregister(
     shared: &Shared,
-    deadline: Option<Instant>,
     registered: bool,
     metadata: &BTreeMap<String, String>,
     dirty_timestamp: u64,
@@ -648,16 +612,21 @@ fn deregister(
         return;
     }
     let config = &shared.config;
-    let deadline = deadline.unwrap_or_else(|| Instant::now() + config.timeout);
-    let window_open = || {
-        let current = shared.state.lock().stop_deadline.unwrap_or(deadline);
-        Instant::now() < current.min(deadline)
-    };
+    let deadline = shared
+        .signal
+        .stop_deadline()
+        .unwrap_or_else(|| Instant::now() + config.timeout);
+    let window_open = || Instant::now() < shared.signal.stop_deadline().unwrap_or(deadline);
     if window_open() {
         // Give DOWN at most half the window, so a hanging server still leaves time for DELETE.
         let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
         let body = registration_body(config, InstanceStatus::Down, metadata, dirty_timestamp);
-        if let Err(e) = shared.http.register(&config.app_name, &body, Some(half)) {
+        let down = shared
+            .signal
+            .by_stop_deadline(shared.http.register(&config.app_name, &body, Some(half)))
+            .await
+            .unwrap_or_else(|| Err(past_deadline("POST status DOWN")));
+        if let Err(e) = down {
             shared.log(
                 LogLevel::Warn,
                 &format!("marking the instance DOWN failed: {e}"),
@@ -665,10 +634,16 @@ fn deregister(
         }
     }
     if window_open() {
-        match shared
-            .http
-            .deregister(&config.app_name, &config.instance_id, Some(deadline))
-        {
+        let delete = shared
+            .signal
+            .by_stop_deadline(shared.http.deregister(
+                &config.app_name,
+                &config.instance_id,
+                Some(deadline),
+            ))
+            .await
+            .unwrap_or_else(|| Err(past_deadline("DELETE")));
+        match delete {
             Ok(()) => shared.log(
                 LogLevel::Info,
                 &format!("deregistered: {}/{}", config.app_name, config.instance_id),
@@ -682,6 +657,10 @@ fn deregister(
     shared.state.lock().server = ServerView::Absent;
 }
 
+fn past_deadline(what: &str) -> Error {
+    Error::Timeout(format!("{what}: abandoned at the stop deadline"))
+}
+
 impl State {
     fn registered(&self) -> bool {
         matches!(self.server, ServerView::Holds(_))
@@ -690,13 +669,15 @@ impl State {
 
 impl Shared {
     fn log(&self, level: LogLevel, message: &str) {
-        let logger = self.log.read().clone();
-        if let Some((max_level, log)) = logger {
-            if level <= max_level {
-                // A host callback must not take the worker down with it.
-                let _ = catch_unwind(AssertUnwindSafe(|| log(level, message)));
-            }
-        }
+        self.log.log(level, message);
+    }
+
+    /// Runs a registration or heartbeat, abandoned if stop is requested meanwhile.
+    async fn work<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
+        self.signal
+            .unless_stopped(request)
+            .await
+            .unwrap_or(Err(Error::ShutDown))
     }
 
     fn succeeded(&self, state: &mut State) {
@@ -742,14 +723,5 @@ mod tests {
         assert_eq!(interim_status(ServerView::Holds(Starting), Up), None);
         assert_eq!(interim_status(ServerView::Holds(Down), OutOfService), None);
         assert_eq!(interim_status(ServerView::Holds(Up), Down), None);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500));
-        let steps: Vec<u128> = (0..5).map(|_| b.step().as_millis()).collect();
-        assert_eq!(steps, vec![100, 200, 400, 500, 500]);
-        b.reset();
-        assert_eq!(b.step(), Duration::from_millis(100));
     }
 }

@@ -239,10 +239,11 @@ impl fmt::Debug for Credentials {
 }
 
 /// One Eureka server: its base URL (always ending in `/`, without `apps/` and without
-/// user-info) and the credentials to send to it.
+/// user-info) and the credentials to send to it. Parsed once, here: requests join their paths
+/// onto `url` directly.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServiceUrl {
-    pub base: String,
+    pub url: reqwest::Url,
     pub credentials: Option<Credentials>,
 }
 
@@ -252,10 +253,29 @@ pub struct ServiceUrl {
 impl fmt::Debug for ServiceUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceUrl")
-            .field("base", &redact_userinfo(&self.base))
+            .field("base", &redact_userinfo(self.base()))
             .field("credentials", &self.credentials)
             .finish()
     }
+}
+
+impl ServiceUrl {
+    /// The base URL as text (no credentials in it).
+    pub fn base(&self) -> &str {
+        self.url.as_str()
+    }
+}
+
+/// How to reach the registry, shared by registration and discovery: the servers (in failover
+/// order), the time one request may take, and the transport settings that need an HTTP client
+/// (connection pool) of their own: the TLS trust and client certificate ([`Tls`]). Handles
+/// with equal TLS settings share one client, hence one pool of kept-alive connections per
+/// process; timeouts and credentials are per request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub service_urls: Vec<ServiceUrl>,
+    pub timeout: Duration,
+    pub tls: Tls,
 }
 
 /// A validated configuration: everything the agent needs, with defaults filled in.
@@ -294,13 +314,22 @@ impl HostDefaults {
     /// The real host: OS host name and interface addresses.
     pub fn system() -> Self {
         HostDefaults {
-            hostname: crate::ffi::os::hostname,
-            ip_address: crate::ffi::os::first_ipv4,
+            hostname: crate::host::hostname,
+            ip_address: crate::host::first_ipv4,
         }
     }
 }
 
 impl Config {
+    /// How to reach the registry (see [`Connection`]).
+    pub fn connection(&self) -> Connection {
+        Connection {
+            service_urls: self.service_urls.clone(),
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Loads and validates the configuration from the environment alone.
     pub fn from_env() -> Result<Config> {
         Config::from_settings(&Settings::from_env())
@@ -578,7 +607,7 @@ pub(crate) fn connection_settings(settings: &Settings, problems: &mut Problems) 
 
 /// Whether any of the servers is reached over https (then the OS trust store is needed).
 pub(crate) fn uses_https(urls: &[ServiceUrl]) -> bool {
-    urls.iter().any(|u| u.base.starts_with("https://"))
+    urls.iter().any(|u| u.url.scheme() == "https")
 }
 
 /// REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY; None (and the problem noted)
@@ -735,7 +764,7 @@ fn parse_service_url(
     path.push('/');
     url.set_path(&path);
     Ok(ServiceUrl {
-        base: url.to_string(),
+        url,
         // Explicit REGISTRY_USER/REGISTRY_PASSWORD win over user-info in the URL.
         credentials: credentials.cloned().or(from_url),
     })
@@ -1003,13 +1032,9 @@ mod tests {
         assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(c.lease_duration_secs, 90);
         assert_eq!(c.timeout, Duration::from_secs(5));
-        assert_eq!(
-            c.service_urls,
-            vec![ServiceUrl {
-                base: "http://localhost:8761/eureka/".into(),
-                credentials: None
-            }]
-        );
+        assert_eq!(c.service_urls.len(), 1);
+        assert_eq!(c.service_urls[0].base(), "http://localhost:8761/eureka/");
+        assert_eq!(c.service_urls[0].credentials, None);
     }
 
     #[test]
@@ -1022,7 +1047,8 @@ mod tests {
         ] {
             let c = config(&[("url", raw), ("app_name", "a")]).unwrap();
             assert_eq!(
-                c.service_urls[0].base, "http://localhost:8761/eureka/",
+                c.service_urls[0].base(),
+                "http://localhost:8761/eureka/",
                 "{raw}"
             );
         }
@@ -1032,7 +1058,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.service_urls.len(), 2);
-        assert_eq!(c.service_urls[1].base, "https://b:2/eureka/v2/");
+        assert_eq!(c.service_urls[1].base(), "https://b:2/eureka/v2/");
     }
 
     #[test]
@@ -1042,7 +1068,7 @@ mod tests {
             ("app_name", "a"),
         ])
         .unwrap();
-        assert_eq!(c.service_urls[0].base, "http://h:1/eureka/");
+        assert_eq!(c.service_urls[0].base(), "http://h:1/eureka/");
         let creds = c.service_urls[0].credentials.clone().unwrap();
         assert_eq!(creds.user, "us@er");
         assert_eq!(creds.password, "p:ss:word");
@@ -1175,7 +1201,7 @@ mod tests {
         let c = Config::from_settings_with(&s, &host()).unwrap();
         assert_eq!(c.app_name, "EXPLICIT");
         assert_eq!(c.port, 8080);
-        assert_eq!(c.service_urls[0].base, "http://env:1/eureka/");
+        assert_eq!(c.service_urls[0].base(), "http://env:1/eureka/");
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! - [`instance`]: the instance model and its registration JSON
 //! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
 //! - [`health`]: health settings, bounded HTTP/port probes, the failure/success threshold
-//! - [`agent`]: the lifecycle state machine and its background thread
+//! - [`agent`]: the lifecycle state machine of one registration
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
+//! - [`worker`]: the one background thread of the process, on which every registration and
+//!   discovery cache is a task; backoff, stop deadlines, callbacks
+//! - [`host`]: the OS facts behind the instance defaults (host name, first IPv4)
 //! - [`metrics`]: counters of every live handle, rendered in the Prometheus text format
 //! - [`snapshot`]: a JSON state snapshot of one handle, for debugging
 //! - [`ffi`]: the C boundary (`registrar_*` functions, raw pointers; nothing else may use them)
@@ -22,8 +25,10 @@ pub mod error;
 pub mod eureka;
 pub mod ffi;
 pub mod health;
+pub mod host;
 pub mod instance;
 pub mod metrics;
 pub mod snapshot;
+pub mod worker;
 
 pub use error::{Error, Result};

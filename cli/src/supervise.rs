@@ -123,7 +123,7 @@ fn start_agent(config: Config, log: Log) -> Result<Agent, Failure> {
         c.instance_id,
         c.service_urls
             .iter()
-            .map(|u| u.base.as_str())
+            .map(|u| u.base())
             .collect::<Vec<_>>()
             .join(", ")
     ));

@@ -1,4 +1,5 @@
-//! The discovery cache: a background thread that keeps a local copy of the registry fresh.
+//! The discovery cache: a task on the agent thread (`src/worker.rs`) that keeps a local copy
+//! of the registry fresh.
 //!
 //! ```text
 //! start ──► full fetch (GET apps) ──► every fetch interval: GET apps/delta
@@ -13,21 +14,19 @@
 //! swapped atomically when a fetch changes something. Each change bumps a version number;
 //! hosts can wait for it ([`Discovery::wait_change`]) or be called back ([`Discovery::set_listener`]).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::config::DiscoveryConfig;
 use super::registry::Registry;
-use crate::agent::{panic_message, LogFn, LogLevel};
 use crate::error::{Error, Result};
 use crate::eureka::read::{fetch_applications, fetch_delta};
 use crate::eureka::EurekaHttp;
 use crate::metrics::{DiscoveryMetrics, FetchKind};
+use crate::worker::{on_agent_thread, Backoff, Hook, Job, LogFn, LogLevel, Logger, Signal, Task};
 
 /// The server keeps changes in its delta queue for about 3 minutes (Eureka's default
 /// `retentionTimeInMSInDeltaQueue`); a delta taken longer than this after the last good sync
@@ -86,44 +85,47 @@ struct State {
     /// Refresh requests (tickets) made and answered.
     refresh_requested: u64,
     refresh_served: u64,
-    worker_done: bool,
-    backoff_next: Duration,
+    backoff: Backoff,
 }
 
 struct Shared {
     config: DiscoveryConfig,
-    /// Created by `start` (with its runtime thread): an idle handle holds no thread.
-    http: OnceLock<EurekaHttp>,
+    http: EurekaHttp,
     /// The cached registry and its version, swapped together.
     registry: RwLock<Option<(Arc<Registry>, u64)>>,
     /// Mirrors `state.phase == Stopped` for the lock-free query path.
     stopped: AtomicBool,
     state: Mutex<State>,
-    /// Signalled on every state change: wakes the worker (refresh, stop) and all waiters.
+    /// Signalled on every state change, for host threads waiting.
     changed: Condvar,
+    /// Wakes the task (refresh, stop) and abandons its fetch in flight on stop.
+    signal: Signal,
     /// Counted where results are recorded below; rendered by `crate::metrics`.
     metrics: Arc<DiscoveryMetrics>,
-    listener: RwLock<Option<Arc<Listener>>>,
-    log: RwLock<Option<(LogLevel, Arc<LogFn>)>>,
+    listener: Hook<Arc<Listener>>,
+    log: Logger,
 }
 
-/// A registry cache with its own background thread. All methods take `&self` and may be
-/// called from any thread at once.
+/// A registry cache, kept fresh by a task on the agent thread. All methods take `&self` and
+/// may be called from any thread at once.
 pub struct Discovery {
     shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-    worker_id: Mutex<Option<ThreadId>>,
+    /// The running task, from start on.
+    task: Mutex<Option<Arc<Task>>>,
 }
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Retries of failed refreshes wait from 100 ms doubling up to this (or the fetch interval).
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Discovery {
-    /// Creates the cache. No thread and no connection exist before [`Discovery::start`].
+    /// Creates the cache. No thread and no connection are needed before [`Discovery::start`].
     pub fn new(config: DiscoveryConfig) -> Result<Discovery> {
+        let http = EurekaHttp::new(config.connection());
+        let backoff = Backoff::new(config.fetch_interval.min(MAX_BACKOFF));
         Ok(Discovery {
             shared: Arc::new(Shared {
                 config,
-                http: OnceLock::new(),
+                http,
                 registry: RwLock::new(None),
                 stopped: AtomicBool::new(false),
                 state: Mutex::new(State {
@@ -135,16 +137,15 @@ impl Discovery {
                     next_fetch: Instant::now(),
                     refresh_requested: 0,
                     refresh_served: 0,
-                    worker_done: false,
-                    backoff_next: FIRST_BACKOFF,
+                    backoff,
                 }),
                 changed: Condvar::new(),
+                signal: Signal::default(),
                 metrics: DiscoveryMetrics::register(),
-                listener: RwLock::new(None),
-                log: RwLock::new(None),
+                listener: Hook::default(),
+                log: Logger::default(),
             }),
-            worker: Mutex::new(None),
-            worker_id: Mutex::new(None),
+            task: Mutex::new(None),
         })
     }
 
@@ -152,34 +153,28 @@ impl Discovery {
         &self.shared.config
     }
 
-    /// Creates the HTTP client (one per cache, reused: keep-alive) and starts the background
-    /// thread, which fetches the whole registry at once. Returns
-    /// without waiting (see [`Discovery::wait_ready`]). Calling it again does nothing;
-    /// after stop it fails with `ShutDown`.
+    /// Starts the cache's task on the agent thread (starting the thread if it is the
+    /// process's first task), which fetches the whole registry at once. Returns without
+    /// waiting (see [`Discovery::wait_ready`]). Calling it again does nothing; after stop it
+    /// fails with `ShutDown`.
     pub fn start(&self) -> Result<()> {
+        let mut task = self.task.lock();
         let mut state = self.shared.state.lock();
         match state.phase {
             DiscoveryPhase::Running => return Ok(()),
             DiscoveryPhase::Stopped => return Err(Error::ShutDown),
             DiscoveryPhase::NotStarted => {}
         }
-        if self.shared.http.get().is_none() {
-            let http = EurekaHttp::with_servers(
-                self.shared.config.service_urls.clone(),
-                self.shared.config.timeout,
-                &self.shared.config.tls,
-            )?;
-            let _ = self.shared.http.set(http);
-        }
-        let shared = self.shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("registrar-discovery".into())
-            .spawn(move || run_worker(&shared))
-            .map_err(|e| Error::Transport(format!("cannot start the discovery thread: {e}")))?;
-        *self.worker_id.lock() = Some(handle.thread().id());
-        *self.worker.lock() = Some(handle);
         state.phase = DiscoveryPhase::Running;
         state.next_fetch = Instant::now();
+        drop(state);
+        match Task::spawn(self.shared.clone()) {
+            Ok(spawned) => *task = Some(Arc::new(spawned)),
+            Err(e) => {
+                self.shared.state.lock().phase = DiscoveryPhase::NotStarted;
+                return Err(e);
+            }
+        }
         self.shared.changed.notify_all();
         Ok(())
     }
@@ -203,6 +198,7 @@ impl Discovery {
 
     /// Waits until the first fetch has succeeded (at once if it has). `Timeout` says why not.
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        crate::agent::refuse_to_wait_on_the_agent_thread("wait_ready")?;
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
         loop {
@@ -233,6 +229,7 @@ impl Discovery {
     /// Refreshes now (a delta, or a full fetch when needed) and waits for the outcome, at most
     /// `timeout`. Returns the refresh's error if it failed (the last good registry is kept).
     pub fn refresh(&self, timeout: Duration) -> Result<()> {
+        crate::agent::refuse_to_wait_on_the_agent_thread("refresh")?;
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
         match state.phase {
@@ -246,7 +243,7 @@ impl Discovery {
         }
         state.refresh_requested += 1;
         let ticket = state.refresh_requested;
-        self.shared.changed.notify_all();
+        self.shared.signal.wake();
         while state.refresh_served < ticket {
             if state.phase == DiscoveryPhase::Stopped {
                 return Err(Error::ShutDown);
@@ -273,6 +270,7 @@ impl Discovery {
     /// Waits until the version is greater than `since` and returns it. `Timeout` if it does
     /// not change within `timeout`, `ShutDown` once stopped.
     pub fn wait_change(&self, since: u64, timeout: Duration) -> Result<u64> {
+        crate::agent::refuse_to_wait_on_the_agent_thread("wait_change")?;
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.state.lock();
         loop {
@@ -332,78 +330,72 @@ impl Discovery {
     /// The service URL requests go to first (the one that answered last), without
     /// credentials; `None` before start.
     pub fn server_in_use(&self) -> Option<String> {
-        self.shared.http.get().map(EurekaHttp::server_in_use)
+        let started = self.shared.state.lock().phase != DiscoveryPhase::NotStarted;
+        started.then(|| self.shared.http.server_in_use())
     }
 
     /// Installs (or removes) the function called after every change with the new version.
-    /// It runs on the cache's thread, never while a lock is held, never after stop returns;
-    /// it must return quickly. A panic in it is caught.
+    /// It runs on the agent thread, never while a lock is held, never after stop returns;
+    /// it must return quickly (it holds up every handle's task meanwhile). A panic in it is
+    /// caught.
     pub fn set_listener(&self, listener: Option<Arc<Listener>>) {
-        *self.shared.listener.write() = listener;
+        self.shared.listener.set(listener);
     }
 
     /// Installs (or removes) the function that receives log messages at `max_level` or more
     /// severe: the first fetch, failures (once per distinct problem, not per retry), recovery,
-    /// hash mismatches (warnings), and each change applied (debug). It is called on the cache's
-    /// thread, never while a lock is held. Nothing is logged unless asked.
+    /// hash mismatches (warnings), and each change applied (debug). It is called on the agent
+    /// thread, never while a lock is held, never after stop returns. Nothing is logged unless
+    /// asked.
     pub fn set_logger(&self, logger: Option<(LogLevel, Arc<LogFn>)>) {
-        *self.shared.log.write() = logger;
+        self.shared.log.set(logger);
     }
 
-    /// Ends the background thread, waiting at most `timeout` for a request in flight.
-    /// Idempotent. Called from the listener (on the worker thread) it only requests the stop.
+    /// Ends the cache's task; a fetch in flight is abandoned. Waits at most `timeout`.
+    /// Idempotent. After it returns the listener and logger are not called any more. Called
+    /// from the listener (on the agent thread) it only requests the stop.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         {
             let mut state = self.shared.state.lock();
-            if state.phase == DiscoveryPhase::NotStarted {
-                state.worker_done = true;
-            }
             state.phase = DiscoveryPhase::Stopped;
             self.shared.stopped.store(true, Ordering::Release);
             self.shared.changed.notify_all();
-            if state.worker_done {
-                drop(state);
-                if let Some(handle) = self.worker.lock().take() {
-                    let _ = handle.join();
-                }
-                return Ok(());
-            }
         }
-        if Some(std::thread::current().id()) == *self.worker_id.lock() {
+        let Some(task) = self.task.lock().clone() else {
+            return Ok(());
+        };
+        self.shared.signal.request_stop(deadline);
+        if on_agent_thread() {
             return Ok(());
         }
-        let mut state = self.shared.state.lock();
-        while !state.worker_done {
-            if self
-                .shared
-                .changed
-                .wait_until(&mut state, deadline)
-                .timed_out()
-                && !state.worker_done
-            {
-                return Err(Error::Timeout(format!(
-                    "the discovery thread did not stop within {} ms (a request to the registry \
-                     is still outstanding; it ends within REGISTRY_TIMEOUT)",
-                    timeout.as_millis()
-                )));
-            }
+        let finished = task.wait(deadline);
+        task.abort();
+        self.shared.listener.silence();
+        self.shared.log.silence();
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::Timeout(format!(
+                "the discovery task did not stop within {} ms",
+                timeout.as_millis()
+            )))
         }
-        drop(state);
-        if let Some(handle) = self.worker.lock().take() {
-            let _ = handle.join();
-        }
-        Ok(())
     }
 }
 
 impl Drop for Discovery {
-    /// Dropping a running cache stops it first (bounded by the HTTP timeout).
+    /// Dropping a running cache stops it first; its listener and logger are dropped here.
     fn drop(&mut self) {
         let stopped = self.shared.state.lock().phase == DiscoveryPhase::Stopped;
         if !stopped {
             let _ = self.stop(self.shared.config.timeout + Duration::from_millis(500));
         }
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
+        }
+        self.shared.listener.release();
+        self.shared.log.release();
     }
 }
 
@@ -415,53 +407,47 @@ fn why_not(state: &State) -> String {
     }
 }
 
-fn run_worker(shared: &Shared) {
-    loop {
-        // One bad cycle (a panic anywhere below) must never end the refreshes for good.
-        match catch_unwind(AssertUnwindSafe(|| cycle(shared))) {
-            Ok(true) => continue,
-            Ok(false) => break,
-            Err(panic) => {
-                let mut state = shared.state.lock();
-                state.last_error = Some(Error::Internal(format!(
-                    "in the discovery thread: {}",
-                    panic_message(&panic)
-                )));
-                state.failed_refreshes += 1;
-                state.refresh_served = state.refresh_requested;
-                state.next_fetch = Instant::now() + shared.config.fetch_interval;
-                shared.changed.notify_all();
-            }
-        }
+impl Job for Shared {
+    async fn cycle(self: Arc<Self>) -> bool {
+        cycle(&self).await
     }
-    let mut state = shared.state.lock();
-    state.worker_done = true;
-    shared.changed.notify_all();
+
+    fn panicked(&self, message: String) {
+        let mut state = self.state.lock();
+        state.last_error = Some(Error::Internal(format!("in the discovery task: {message}")));
+        state.failed_refreshes += 1;
+        state.refresh_served = state.refresh_requested;
+        state.next_fetch = Instant::now() + self.config.fetch_interval;
+        self.changed.notify_all();
+    }
 }
 
 /// Waits for the next refresh, does it, publishes the result. Returns false when stopped.
-fn cycle(shared: &Shared) -> bool {
-    let (current, full, ticket) = {
-        let mut state = shared.state.lock();
-        loop {
+async fn cycle(shared: &Shared) -> bool {
+    let (current, full, ticket) = loop {
+        let wake = {
+            let state = shared.state.lock();
             if state.phase == DiscoveryPhase::Stopped {
                 return false;
             }
             if state.refresh_requested > state.refresh_served || Instant::now() >= state.next_fetch
             {
-                break;
+                let current = shared.registry.read().as_ref().map(|(r, _)| r.clone());
+                let stale = state
+                    .last_success
+                    .map_or(true, |t| t.elapsed() > MAX_DELTA_GAP);
+                break (current, stale, state.refresh_requested);
             }
-            let wake = state.next_fetch;
-            shared.changed.wait_until(&mut state, wake);
-        }
-        let current = shared.registry.read().as_ref().map(|(r, _)| r.clone());
-        let stale = state
-            .last_success
-            .map_or(true, |t| t.elapsed() > MAX_DELTA_GAP);
-        (current, stale, state.refresh_requested)
+            state.next_fetch
+        };
+        shared.signal.sleep_until(wake).await;
     };
 
-    let result = refresh(shared, current.as_deref(), full);
+    let result = shared
+        .signal
+        .unless_stopped(refresh(shared, current.as_deref(), full))
+        .await
+        .unwrap_or(Err(Error::ShutDown));
 
     let mut state = shared.state.lock();
     if state.phase == DiscoveryPhase::Stopped {
@@ -484,7 +470,7 @@ fn cycle(shared: &Shared) -> bool {
             }
             state.last_success = Some(now);
             state.last_error = None;
-            state.backoff_next = FIRST_BACKOFF;
+            state.backoff.reset();
             state.next_fetch = now + shared.config.fetch_interval;
             if let Some(next) = next {
                 state.version += 1;
@@ -519,8 +505,7 @@ fn cycle(shared: &Shared) -> bool {
             }
             state.last_error = Some(e);
             // Retry sooner than the interval while failing, but never hammer the server.
-            let wait = state.backoff_next.min(shared.config.fetch_interval);
-            state.backoff_next = (state.backoff_next * 2).min(Duration::from_secs(30));
+            let wait = state.backoff.step();
             state.next_fetch = now + wait;
         }
     }
@@ -530,11 +515,7 @@ fn cycle(shared: &Shared) -> bool {
         shared.log(level, &message);
     }
     if let Some(version) = new_version {
-        let listener = shared.listener.read().clone();
-        if let Some(listener) = listener {
-            // A host callback must not take the worker down with it.
-            let _ = catch_unwind(AssertUnwindSafe(|| listener(version)));
-        }
+        shared.listener.call(|listener| listener(version));
     }
     // A refresh counts as served only now, so whoever waited for it (registrar_discovery_refresh)
     // returns after its log lines and listener call, not racing them.
@@ -546,14 +527,15 @@ fn cycle(shared: &Shared) -> bool {
 
 /// One refresh: a delta when possible, else (or on mismatch or error) a full fetch.
 /// `Ok(None)`: the registry did not change.
-fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Option<Registry>> {
+async fn refresh(
+    shared: &Shared,
+    current: Option<&Registry>,
+    full: bool,
+) -> Result<Option<Registry>> {
     let metrics = &shared.metrics;
-    let Some(http) = shared.http.get() else {
-        // Unreachable: start creates the client before it starts this thread.
-        return Err(Error::ShutDown);
-    };
+    let http = &shared.http;
     if let (false, Some(current)) = (full, current) {
-        let delta = fetch_delta(http, None);
+        let delta = fetch_delta(http, None).await;
         metrics.fetch(FetchKind::Delta, delta.is_ok());
         if let Ok(delta) = delta {
             let server_hash = delta.apps_hashcode.clone();
@@ -573,7 +555,7 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
         }
         // A failed or inconsistent delta: fall back to the whole registry.
     }
-    let apps = fetch_applications(http, None);
+    let apps = fetch_applications(http, None).await;
     metrics.fetch(FetchKind::Full, apps.is_ok());
     let apps = apps?;
     let next = Registry::from_applications(apps, current);
@@ -585,12 +567,6 @@ fn refresh(shared: &Shared, current: Option<&Registry>, full: bool) -> Result<Op
 
 impl Shared {
     fn log(&self, level: LogLevel, message: &str) {
-        let logger = self.log.read().clone();
-        if let Some((max_level, log)) = logger {
-            if level <= max_level {
-                // A host callback must not take the worker down with it.
-                let _ = catch_unwind(AssertUnwindSafe(|| log(level, message)));
-            }
-        }
+        self.log.log(level, message);
     }
 }

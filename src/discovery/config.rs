@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::config::{
     check_type, checked, connection_settings, fetch_interval_setting, timeout_setting,
-    tls_settings, Problems, ServiceUrl, Settings,
+    tls_settings, Connection, Problems, ServiceUrl, Settings,
 };
 use crate::error::Result;
 use crate::eureka::Tls;
@@ -24,6 +24,15 @@ pub struct DiscoveryConfig {
 }
 
 impl DiscoveryConfig {
+    /// How to reach the registry: the same [`Connection`] a registration uses.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            service_urls: self.service_urls.clone(),
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, the TLS settings,
     /// REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL; every other setting is ignored. Every
     /// mistake is reported at once.
@@ -63,7 +72,7 @@ mod tests {
     #[test]
     fn needs_only_the_url() {
         let c = DiscoveryConfig::for_url("http://u:p@127.0.0.1:8761/eureka/apps/").unwrap();
-        assert_eq!(c.service_urls[0].base, "http://127.0.0.1:8761/eureka/");
+        assert_eq!(c.service_urls[0].base(), "http://127.0.0.1:8761/eureka/");
         assert_eq!(c.service_urls[0].credentials.as_ref().unwrap().user, "u");
         assert_eq!(c.timeout, Duration::from_secs(5));
         assert_eq!(c.fetch_interval, Duration::from_secs(30));

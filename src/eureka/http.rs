@@ -1,108 +1,104 @@
-//! One blocking HTTP client per registrar client, shared by every request it makes
-//! (keep-alive: heartbeats reuse one connection), with failover across service URLs.
+//! HTTP to the Eureka servers: reqwest's async client, driven on the agent thread
+//! (`src/worker.rs`), with failover across the service URLs.
+//!
+//! One `reqwest::Client` (one pool of kept-alive connections) per distinct [`Tls`] on the
+//! thread that makes the requests, which is the one agent thread: every handle of the process
+//! with the same transport settings shares it, so a thousand registrations against one registry
+//! need a few connections, not a thousand. Timeouts and credentials are set per request.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::Method;
+use reqwest::{Client, Method};
 
 use super::{paths, tls, Heartbeat, Tls};
-use crate::config::{Config, ServiceUrl};
+use crate::config::{Connection, ServiceUrl};
 use crate::error::{Error, Result};
 use crate::instance::InstanceStatus;
 
 /// Longest server reason quoted in an error message.
 const MAX_REASON_CHARS: usize = 300;
 
+/// Idle connections kept per server: enough for bursts of many handles' requests at once,
+/// few enough to cost little memory.
+const IDLE_CONNECTIONS_PER_SERVER: usize = 32;
+
 pub struct EurekaHttp {
-    client: Client,
     servers: Vec<ServiceUrl>,
-    /// The servers' base URLs parsed once: parsing (host, IDNA) was a fifth of a heartbeat.
-    bases: Vec<reqwest::Url>,
+    /// The transport settings that need a client of their own (see `client_for`).
+    tls: Tls,
     /// Index of the server that answered last; requests start there (sticky failover).
     preferred: AtomicUsize,
     timeout: Duration,
-    /// Whether a client certificate is configured (tls::describe_failure needs it).
-    has_client_cert: bool,
 }
 
-/// Resolves host names on reqwest's own runtime thread instead of a blocking-pool thread, so a
-/// client costs exactly one extra thread. A registrar client makes one request at a time, so
-/// blocking that runtime thread during a lookup delays nothing else.
-struct InlineResolver;
+/// The one place where an HTTP client is configured. Settings that differ between handles are
+/// either per request (timeouts, credentials) or part of [`Tls`] (one client each).
+fn build_client(tls: &Tls) -> Result<Client> {
+    Client::builder()
+        .use_preconfigured_tls(tls.client_config())
+        .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_SERVER)
+        .tcp_nodelay(true)
+        // Eureka traffic goes straight to the configured servers, as with the Java client;
+        // a process-wide HTTP_PROXY meant for outbound web traffic must not capture it.
+        .no_proxy()
+        .build()
+        .map_err(|e| Error::Transport(format!("cannot create the HTTP client: {e}")))
+}
 
-impl reqwest::dns::Resolve for InlineResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let result = (name.as_str(), 0)
-            .to_socket_addrs()
-            .map(|addrs| {
-                Box::new(addrs.collect::<Vec<SocketAddr>>().into_iter()) as reqwest::dns::Addrs
-            })
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
-        Box::pin(std::future::ready(result))
-    }
+thread_local! {
+    /// The clients of this thread, by TLS settings. On the agent thread (where every request
+    /// runs) that makes one pool per process, created there and gone with the thread.
+    static CLIENTS: RefCell<Vec<(Tls, Client)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The shared client for these TLS settings (a cheap handle to it), built on first use.
+fn client_for(tls: &Tls) -> Result<Client> {
+    CLIENTS.with(|clients| {
+        if let Some((_, client)) = clients.borrow().iter().find(|(t, _)| t == tls) {
+            return Ok(client.clone());
+        }
+        let client = build_client(tls)?;
+        clients.borrow_mut().push((tls.clone(), client.clone()));
+        Ok(client)
+    })
 }
 
 impl EurekaHttp {
-    pub fn new(config: &Config) -> Result<EurekaHttp> {
-        EurekaHttp::with_servers(config.service_urls.clone(), config.timeout, &config.tls)
-    }
-
-    /// An HTTP client for these servers alone (discovery needs no instance configuration).
-    pub fn with_servers(
-        servers: Vec<ServiceUrl>,
-        timeout: Duration,
-        tls: &Tls,
-    ) -> Result<EurekaHttp> {
-        let client = Client::builder()
-            .use_preconfigured_tls(tls.client_config())
-            .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            // Eureka traffic goes straight to the configured servers, as with the Java client;
-            // a process-wide HTTP_PROXY meant for outbound web traffic must not capture it.
-            .no_proxy()
-            .dns_resolver(std::sync::Arc::new(InlineResolver))
-            .build()
-            .map_err(|e| Error::Transport(format!("cannot create the HTTP client: {e}")))?;
-        Ok(EurekaHttp {
-            client,
-            bases: servers
-                .iter()
-                .map(|s| reqwest::Url::parse(&s.base))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::InvalidConfig(format!("REGISTRY_URL: {e}")))?,
-            servers,
+    /// Prepares requests to the registry `connection` describes. Cheap: no client and no
+    /// connection exist before the first request.
+    pub fn new(connection: Connection) -> EurekaHttp {
+        EurekaHttp {
+            servers: connection.service_urls,
+            tls: connection.tls,
             preferred: AtomicUsize::new(0),
-            timeout,
-            has_client_cert: tls.has_client_cert(),
-        })
+            timeout: connection.timeout,
+        }
     }
 
     /// The service URL requests go to first (the one that answered last), credentials removed.
     pub fn server_in_use(&self) -> String {
         let index = self.preferred.load(Ordering::Relaxed) % self.servers.len();
-        crate::config::redact_userinfo(&self.servers[index].base)
+        crate::config::redact_userinfo(self.servers[index].base())
     }
 
     /// `GET {path}` (relative to the service URL, e.g. `apps/delta`): the body of a 2xx answer.
-    pub fn get(&self, path: &str, deadline: Option<Instant>) -> Result<Vec<u8>> {
-        self.send(Method::GET, path, None, deadline)
+    pub async fn get(&self, path: &str, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        self.send(Method::GET, path, None, deadline).await
     }
 
     /// `POST apps/{APP}` with the instance JSON. Eureka answers 204.
-    pub fn register(&self, app: &str, body: &[u8], deadline: Option<Instant>) -> Result<()> {
+    pub async fn register(&self, app: &str, body: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.send(Method::POST, &paths::app(app), Some(body), deadline)
+            .await
             .map(|_| ())
     }
 
     /// `PUT apps/{APP}/{ID}?status=..&lastDirtyTimestamp=..`. 200 renews, 404 asks us to register.
-    pub fn heartbeat(
+    pub async fn heartbeat(
         &self,
         app: &str,
         instance_id: &str,
@@ -111,7 +107,7 @@ impl EurekaHttp {
         deadline: Option<Instant>,
     ) -> Result<Heartbeat> {
         let path = paths::heartbeat(app, instance_id, status, last_dirty_timestamp);
-        match self.send(Method::PUT, &path, None, deadline) {
+        match self.send(Method::PUT, &path, None, deadline).await {
             Ok(_) => Ok(Heartbeat::Renewed),
             Err(Error::NotFound(_)) => Ok(Heartbeat::NotRegistered),
             Err(e) => Err(e),
@@ -119,14 +115,14 @@ impl EurekaHttp {
     }
 
     /// `DELETE apps/{APP}/{ID}`. 200; 404 means it is already gone, which is what we want.
-    pub fn deregister(
+    pub async fn deregister(
         &self,
         app: &str,
         instance_id: &str,
         deadline: Option<Instant>,
     ) -> Result<()> {
         let path = paths::instance(app, instance_id);
-        match self.send(Method::DELETE, &path, None, deadline) {
+        match self.send(Method::DELETE, &path, None, deadline).await {
             Ok(_) | Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -134,18 +130,19 @@ impl EurekaHttp {
 
     /// The full URL of `path` (relative, with an optional query) on server `index`.
     fn url(&self, index: usize, path: &str) -> reqwest::Url {
-        paths::join(&self.bases[index], path)
+        paths::join(&self.servers[index].url, path)
     }
 
     /// Sends one request, trying each server once starting with the last one that answered.
     /// Transport errors and timeouts move on to the next server; an HTTP answer is final.
-    fn send(
+    async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<Vec<u8>> {
+        let client = client_for(&self.tls)?;
         let first = self.preferred.load(Ordering::Relaxed) % self.servers.len();
         let mut last_error = None;
         for offset in 0..self.servers.len() {
@@ -159,7 +156,7 @@ impl EurekaHttp {
                         return Err(last_error.unwrap_or_else(|| {
                             Error::Timeout(format!(
                                 "{method} {}{path}: no time left before the deadline",
-                                server.base
+                                server.base()
                             ))
                         }));
                     }
@@ -168,8 +165,7 @@ impl EurekaHttp {
             };
             let target = self.url(index, path);
             let url = target.as_str().to_string();
-            let mut request: RequestBuilder = self
-                .client
+            let mut request = client
                 .request(method.clone(), target)
                 .timeout(timeout)
                 .header(ACCEPT, HeaderValue::from_static("application/json"));
@@ -181,16 +177,25 @@ impl EurekaHttp {
                     .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                     .body(body.to_vec());
             }
-            match request.send() {
+            match request.send().await {
                 Ok(response) => {
                     self.preferred.store(index, Ordering::Relaxed);
                     let status = response.status().as_u16();
                     // Read the whole body so the connection goes back to the pool for reuse.
-                    let bytes = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default();
                     return classify(&method, &url, status, bytes, server.credentials.is_some());
                 }
                 Err(e) => {
-                    last_error = Some(transport_error(&method, &url, &e, self.has_client_cert))
+                    last_error = Some(transport_error(
+                        &method,
+                        &url,
+                        &e,
+                        self.tls.has_client_cert(),
+                    ))
                 }
             }
         }

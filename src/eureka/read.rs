@@ -280,18 +280,21 @@ pub fn reconcile_hashcode<'a>(status_names: impl IntoIterator<Item = &'a str>) -
 }
 
 /// `GET apps`: the whole registry.
-pub fn fetch_applications(http: &EurekaHttp, deadline: Option<Instant>) -> Result<Applications> {
-    fetch(http, "apps", deadline)
+pub async fn fetch_applications(
+    http: &EurekaHttp,
+    deadline: Option<Instant>,
+) -> Result<Applications> {
+    fetch(http, "apps", deadline).await
 }
 
 /// `GET apps/delta`: the instances that changed recently (about 3 minutes by default) and
 /// the hash code of the whole registry.
-pub fn fetch_delta(http: &EurekaHttp, deadline: Option<Instant>) -> Result<Applications> {
-    fetch(http, "apps/delta", deadline)
+pub async fn fetch_delta(http: &EurekaHttp, deadline: Option<Instant>) -> Result<Applications> {
+    fetch(http, "apps/delta", deadline).await
 }
 
-fn fetch(http: &EurekaHttp, path: &str, deadline: Option<Instant>) -> Result<Applications> {
-    let body = http.get(path, deadline)?;
+async fn fetch(http: &EurekaHttp, path: &str, deadline: Option<Instant>) -> Result<Applications> {
+    let body = http.get(path, deadline).await?;
     Applications::parse(&body).map_err(|why| Error::Rejected {
         status: 200,
         message: format!("GET {path}: the answer is not a readable Eureka registry: {why}"),

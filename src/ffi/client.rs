@@ -10,14 +10,20 @@ use crate::config::{quote, Config};
 use crate::error::Error;
 use crate::instance::InstanceStatus;
 
-/// A registration with a Eureka registry, kept alive by a background thread.
+/// A registration with a Eureka registry, kept alive by registrar's background thread.
+///
+/// Threads: one per process, `registrar-agent`, shared by every client and discovery handle
+/// (each is a task on it). It starts with the first `registrar_client_start` /
+/// `registrar_discovery_start` and ends when the last handle is stopped and freed. Host names
+/// are resolved on short-lived helper threads (IP addresses need none).
 ///
 /// Thread-safety: every function may be called on the same client from any number of threads
 /// at once, except `registrar_client_free`, which must not race any other call on it.
 ///
 /// fork(): a client belongs to the process that created it. In a child process every call
 /// returns REGISTRAR_ERR_FORKED and `registrar_client_free` only releases memory (the parent's
-/// thread and connections are not touched). Create clients after forking.
+/// thread and connections are not touched). Create clients after forking: the first one
+/// started in the child starts the child's own background thread.
 pub struct registrar_client {
     agent: Agent,
     /// The process that created the client (see fork above).
@@ -86,10 +92,11 @@ pub struct registrar_client_info {
 }
 
 /// Receives log messages: `user_data` as given, a `registrar_log_level`, and a NUL-terminated
-/// UTF-8 message valid only during the call. Called on the client's background thread (never
-/// after `registrar_client_stop` returns). It must return quickly and must not call
-/// `registrar_client_free`; it may call `registrar_client_stop`, which then only requests the
-/// stop and returns at once.
+/// UTF-8 message valid only during the call. Called on registrar's background thread (never
+/// after `registrar_client_stop` returns). It must return quickly (every handle of the process
+/// waits meanwhile) and must not call `registrar_client_free`; it may call
+/// `registrar_client_stop`, which then only requests the stop and returns at once. Calls that
+/// wait (`registrar_client_wait_registered`, discovery waits) fail at once from a callback.
 pub type registrar_log_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
 
@@ -164,7 +171,8 @@ pub extern "C" fn registrar_client_set_logger(
     })
 }
 
-/// Starts the background thread and returns at once: it registers (status STARTING unless
+/// Starts the client (its task on the background thread, starting that thread if it is the
+/// process's first) and returns at once: it registers (status STARTING unless
 /// set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.
 /// Calling it again while running does nothing.
 /// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (already stopped),
@@ -392,10 +400,11 @@ pub extern "C" fn registrar_client_app_name(
     })
 }
 
-/// Stops the client: marks the instance DOWN, deregisters it (DELETE) and joins the background
-/// thread, all within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
+/// Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
+/// within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
 /// never started just becomes stopped. After it returns, no request for this instance leaves the
-/// process. Called from the log callback it only requests the stop.
+/// process and the log callback is not called any more. Called from the log callback it only
+/// requests the stop.
 /// Errors: REGISTRAR_ERR_TIMEOUT (the registry did not answer in time; the instance may stay
 /// listed until its lease expires), REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
 #[no_mangle]

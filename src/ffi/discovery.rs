@@ -45,9 +45,9 @@ pub const REGISTRAR_URL_SECURE: u32 = 1;
 /// `url_flags`: the IP address in place of the host name.
 pub const REGISTRAR_URL_USE_IP: u32 = 2;
 
-/// A registry cache with its own background thread. Nothing runs and nothing is sent before
-/// `registrar_discovery_start`; from then until `registrar_discovery_stop` /
-/// `registrar_discovery_free` a handle has two threads (the cache's and its HTTP client's).
+/// A registry cache, kept fresh by a task on registrar's one background thread (shared with
+/// every client; see `registrar_client`). Nothing runs and nothing is sent before
+/// `registrar_discovery_start`.
 /// Queries are answered from memory, never from the network.
 ///
 /// Thread-safety: every function may be called on the same handle from any number of
@@ -160,11 +160,13 @@ pub struct registrar_instance_list {
     version: u64,
 }
 
-/// Called on the discovery thread after every change of the cached registry with the new
-/// version. It must return quickly and must not call `registrar_discovery_free`; it may call
-/// any query and `registrar_discovery_stop` (which then only requests the stop).
-/// `registrar_discovery_refresh` and `registrar_discovery_wait_change` called from it would
-/// only time out: the thread that answers them is the one running the listener.
+/// Called on registrar's background thread after every change of the cached registry with the
+/// new version. It must return quickly (every handle of the process waits meanwhile) and must
+/// not call `registrar_discovery_free`; it may call any query and `registrar_discovery_stop`
+/// (which then only requests the stop). `registrar_discovery_wait_ready`,
+/// `registrar_discovery_refresh` and `registrar_discovery_wait_change` called from it fail at
+/// once with REGISTRAR_ERR_INVALID_ARGUMENT: the thread that answers them is the one running
+/// the listener.
 pub type registrar_discovery_listener =
     Option<unsafe extern "C" fn(user_data: *mut c_void, version: u64)>;
 
@@ -363,13 +365,13 @@ pub extern "C" fn registrar_discovery_new(
     })
 }
 
-/// Creates the HTTP client and starts the background thread, and returns at once: the thread
-/// fetches the whole registry (GET
+/// Starts the cache (its task on the background thread, starting that thread if it is the
+/// process's first) and returns at once: it fetches the whole registry (GET
 /// apps), then every REGISTRY_FETCH_INTERVAL the changes (GET apps/delta), checking them
 /// against the server's hash code and fetching everything again on any mismatch or error.
 /// On errors the last good registry is kept. Calling it again while running does nothing.
 /// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN (stopped), REGISTRAR_ERR_FORKED,
-/// REGISTRAR_ERR_TRANSPORT (the HTTP client or the thread could not be created).
+/// REGISTRAR_ERR_TRANSPORT (the background thread could not be created).
 #[no_mangle]
 pub extern "C" fn registrar_discovery_start(
     discovery: *const registrar_discovery,
@@ -445,7 +447,7 @@ pub extern "C" fn registrar_discovery_wait_change(
     })
 }
 
-/// Calls `listener(user_data, version)` on the discovery thread after every change of the
+/// Calls `listener(user_data, version)` on the background thread after every change of the
 /// cached registry (NULL removes the current one; its `free_user_data` is then called, after
 /// its last call). Never called after `registrar_discovery_stop` returns. On error nothing is
 /// installed and `free_user_data` is not called.
@@ -477,7 +479,7 @@ pub extern "C" fn registrar_discovery_set_listener(
 }
 
 /// Sends the cache's log messages of `max_level` or more severe (a `registrar_log_level`) to
-/// `callback`, exactly as `registrar_client_set_logger` does for a client: on the discovery
+/// `callback`, exactly as `registrar_client_set_logger` does for a client: on the background
 /// thread, never after `registrar_discovery_stop` returns, `free_user_data` called once after
 /// the last call (NULL `callback` removes the current one). Messages: the first fetch (INFO),
 /// a failing refresh (WARN, once per distinct problem, not per retry) and the recovery (INFO),
@@ -812,8 +814,8 @@ pub extern "C" fn registrar_discovery_choose_url(
     })
 }
 
-/// Stops the background thread, waiting at most `timeout_ms` (0: REGISTRY_TIMEOUT) for a
-/// request in flight. Idempotent. After it returns nothing more is fetched, the listener is
+/// Stops the cache's task (a fetch in flight is abandoned), waiting at most `timeout_ms`
+/// (0: REGISTRY_TIMEOUT). Idempotent. After it returns nothing more is fetched, the listener is
 /// not called again and queries fail with REGISTRAR_ERR_SHUT_DOWN (lists already returned stay
 /// valid). Called from the listener it only requests the stop.
 /// Errors: REGISTRAR_ERR_TIMEOUT, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.

@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
 use super::{registrar_free_callback, registrar_log_callback, FfiError};
-use crate::agent::{LogFn, LogLevel};
 use crate::error::Error;
+use crate::worker::{LogFn, LogLevel};
 
 /// Turns a C callback, its user data and a `registrar_log_level` into the logger a background
 /// thread calls; `None` when `callback` is NULL (remove the logger).

@@ -3,8 +3,6 @@
 //! Every exported function goes through [`guard`]: it clears the thread-local last error,
 //! catches panics (so none crosses into C), and turns errors into a status code plus a message.
 //! Pointer arguments are checked by [`reference`] / [`strings::input`], never ad hoc.
-//! The calls registrar itself makes *out* to the OS (host name, interfaces) live in [`os`],
-//! so that `unsafe` stays in this one module.
 //!
 //! C names keep the `registrar_` prefix in Rust too, so grep, backtraces and docs agree.
 #![allow(non_camel_case_types)]
@@ -18,7 +16,6 @@ mod discovery;
 mod last_error;
 mod logger;
 mod metrics;
-pub(crate) mod os;
 mod settings;
 mod status;
 mod strings;
@@ -35,8 +32,8 @@ pub use settings::*;
 pub use status::{registrar_status, registrar_status_str};
 pub use version::*;
 
-use crate::agent::panic_message;
 use crate::error::Error;
+use crate::worker::panic_message;
 
 /// Why a call failed before or inside the core.
 pub(crate) enum FfiError {

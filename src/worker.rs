@@ -1,0 +1,516 @@
+//! The one background thread of the process and what every task on it shares.
+//!
+//! Every handle that talks to a registry (a registration [`crate::agent::Agent`], a discovery
+//! [`crate::discovery::Discovery`]) is a *task* on one process-wide thread, `registrar-agent`,
+//! which runs a current-thread Tokio runtime: the runtime reqwest's async client needs, and no
+//! other thread. Tasks keep their own state; their requests run concurrently on that thread, so
+//! a registry that hangs for one handle never delays another handle's heartbeat.
+//!
+//! ```text
+//! first handle starts ──► lease(): spawn `registrar-agent` (runtime + block_on(shutdown))
+//! each handle         ──► Task::spawn(job): loop { job.cycle() } with panic containment
+//! stop                ──► Signal::request_stop(deadline): work in flight is abandoned,
+//!                         final requests race the deadline; the host waits on Task::wait
+//! last handle gone    ──► the thread ends (joined, unless that happens on the thread itself)
+//! fork() child        ──► the parent's thread does not exist here: forgotten, never joined;
+//!                         the child's first handle starts a thread of its own
+//! ```
+//!
+//! Host names are resolved by reqwest's resolver on the runtime's blocking pool: threads made
+//! on demand (at most [`MAX_DNS_THREADS`], so one slow lookup delays no other), which exit after
+//! [`DNS_THREAD_KEEP_ALIVE`] idle. IP-literal URLs never need one. A process that talks only to
+//! addresses, or whose connections stay alive, therefore runs exactly one extra thread.
+//!
+//! Also here, because both kinds of task need them: [`Backoff`] (with jitter), [`Signal`]
+//! (wake-ups and the stop deadline every request carries) and [`Hook`] (host callbacks that can
+//! neither take the thread down nor run after stop or free).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tokio::sync::{oneshot, Notify};
+
+use crate::error::{Error, Result};
+
+/// At most this many host-name lookups run at once (each on a short-lived helper thread).
+pub const MAX_DNS_THREADS: usize = 4;
+/// A lookup thread ends after this long without work.
+pub const DNS_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// The name of the one background thread (visible in `top -H`, debuggers, /proc).
+pub const THREAD_NAME: &str = "registrar-agent";
+
+// ---------------------------------------------------------------------------------------------
+// The thread
+
+/// The running agent thread of this process.
+struct AgentThread {
+    /// The process that started it: in a fork() child this thread does not exist.
+    pid: u32,
+    runtime: tokio::runtime::Handle,
+    /// Handles (leases) that need the thread; it ends when this drops to 0.
+    users: usize,
+    /// Dropping it ends the thread's `block_on`.
+    shutdown: oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+static AGENT: Mutex<Option<AgentThread>> = parking_lot::const_mutex(None);
+
+thread_local! {
+    static ON_AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on the agent thread itself (inside a task or a host callback it runs): there a host
+/// call must never wait for the thread, which would wait for itself.
+pub fn on_agent_thread() -> bool {
+    ON_AGENT_THREAD.with(Cell::get)
+}
+
+/// A handle's claim on the agent thread: the first one starts it, the last one ends it.
+pub(crate) struct Lease {
+    pid: u32,
+    /// Forgotten, not dropped, in a fork() child, where the runtime behind it does not exist.
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Lease {
+    pub(crate) fn acquire() -> Result<Lease> {
+        let pid = std::process::id();
+        let mut agent = AGENT.lock();
+        if agent.as_ref().is_some_and(|a| a.pid != pid) {
+            // A fork() child: the parent's thread was not copied. Dropping or joining what
+            // describes it would hang or free memory the parent's runtime still points into.
+            std::mem::forget(agent.take());
+        }
+        if agent.is_none() {
+            *agent = Some(start_thread(pid)?);
+        }
+        let Some(running) = agent.as_mut() else {
+            unreachable!("started above")
+        };
+        running.users += 1;
+        Ok(Lease {
+            pid,
+            runtime: Some(running.runtime.clone()),
+        })
+    }
+
+    fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // A parent's lease in a fork() child: see Lease::acquire.
+            std::mem::forget(self.runtime.take());
+            return;
+        }
+        let ending = {
+            let mut agent = AGENT.lock();
+            match agent.as_mut() {
+                Some(running) if running.pid == self.pid => {
+                    running.users -= 1;
+                    if running.users == 0 {
+                        agent.take()
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(ending) = ending {
+            drop(ending.shutdown);
+            // From a host callback on the thread itself, joining would wait forever: the
+            // thread ends on its own as soon as the callback returns.
+            if !on_agent_thread() {
+                let _ = ending.thread.join();
+            }
+        }
+    }
+}
+
+fn start_thread(pid: u32) -> Result<AgentThread> {
+    let cannot = |e: std::io::Error| {
+        Error::Transport(format!(
+            "cannot start the background thread {THREAD_NAME}: {e}"
+        ))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(MAX_DNS_THREADS)
+        .thread_keep_alive(DNS_THREAD_KEEP_ALIVE)
+        .thread_name("registrar-dns")
+        .build()
+        .map_err(cannot)?;
+    let handle = runtime.handle().clone();
+    let (shutdown, ended) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || {
+            ON_AGENT_THREAD.with(|on| on.set(true));
+            // Runs every task until the last lease drops the sender.
+            runtime.block_on(async {
+                let _ = ended.await;
+            });
+            // Tasks still there (a stop that timed out) are dropped; a lookup stuck in the OS
+            // resolver is not waited for.
+            runtime.shutdown_background();
+        })
+        .map_err(cannot)?;
+    Ok(AgentThread {
+        pid,
+        runtime: handle,
+        users: 0,
+        shutdown,
+        thread,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+/// What a handle runs on the agent thread: cycle after cycle until it says it is finished.
+pub(crate) trait Job: Send + Sync + 'static {
+    /// Waits for the next piece of work and does it. `false`: finished for good.
+    fn cycle(self: Arc<Self>) -> impl Future<Output = bool> + Send;
+    /// A cycle panicked (a bug): record it. The task goes on with the next cycle.
+    fn panicked(&self, message: String);
+}
+
+/// The host's side of a running task.
+pub(crate) struct Task {
+    finished: Arc<Finished>,
+    abort: tokio::task::AbortHandle,
+    // Last: the thread may end only after the task has been aborted.
+    _lease: Lease,
+}
+
+#[derive(Default)]
+struct Finished {
+    done: Mutex<bool>,
+    changed: Condvar,
+}
+
+/// Marks the task finished when its future ends or is dropped (aborted, runtime shut down).
+struct FinishedOnDrop(Arc<Finished>);
+
+impl Drop for FinishedOnDrop {
+    fn drop(&mut self) {
+        *self.0.done.lock() = true;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Task {
+    /// Starts `job` on the agent thread (starting the thread if this is its first task).
+    pub(crate) fn spawn<J: Job>(job: Arc<J>) -> Result<Task> {
+        let lease = Lease::acquire()?;
+        let finished = Arc::new(Finished::default());
+        let on_drop = FinishedOnDrop(finished.clone());
+        let runtime = lease.runtime().ok_or(Error::Forked)?;
+        let task = runtime.spawn(async move {
+            let _on_drop = on_drop;
+            loop {
+                // One bad cycle (a panic anywhere in it) must never end the task, the thread,
+                // or any other handle's task.
+                match (CatchUnwind(pin!(job.clone().cycle()))).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(message) => {
+                        job.panicked(message);
+                        // Avoid a hot loop if the panic repeats.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        Ok(Task {
+            finished,
+            abort: task.abort_handle(),
+            _lease: lease,
+        })
+    }
+
+    /// Waits until the task has finished, at most until `deadline`. True if it has.
+    /// Never call it on the agent thread (see [`on_agent_thread`]).
+    pub(crate) fn wait(&self, deadline: Instant) -> bool {
+        let mut done = self.finished.done.lock();
+        while !*done {
+            if self
+                .finished
+                .changed
+                .wait_until(&mut done, deadline)
+                .timed_out()
+            {
+                return *done;
+            }
+        }
+        true
+    }
+
+    /// Drops the task's future at its next turn on the thread: whatever it has in flight is
+    /// cancelled (connections closed), nothing more of it runs.
+    pub(crate) fn abort(&self) {
+        self.abort.abort();
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Runs one cycle, turning a panic inside it into an error message.
+struct CatchUnwind<'a, F>(Pin<&'a mut F>);
+
+impl<F: Future> Future for CatchUnwind<'_, F> {
+    type Output = std::result::Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.get_mut().0;
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic_message(&panic))),
+        }
+    }
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals between the host and a task
+
+/// Wakes a task when the host changed something, and carries the stop deadline to every
+/// request the task makes.
+#[derive(Default)]
+pub(crate) struct Signal {
+    /// One waiter at a time (the task); a wake-up sent while it is busy is kept for later.
+    wake: Notify,
+    stop_at: Mutex<Option<Instant>>,
+}
+
+impl Signal {
+    /// Something changed: the task looks at its state again.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sleeps until `at`, or until woken.
+    pub(crate) async fn sleep_until(&self, at: Instant) {
+        let _ = tokio::time::timeout_at(at.into(), self.wake.notified()).await;
+    }
+
+    /// Asks the task to stop, finishing its final requests by `deadline` (an earlier
+    /// deadline than one already set wins).
+    pub(crate) fn request_stop(&self, deadline: Instant) {
+        {
+            let mut at = self.stop_at.lock();
+            *at = Some(at.map_or(deadline, |d| d.min(deadline)));
+        }
+        self.wake();
+    }
+
+    pub(crate) fn stop_deadline(&self) -> Option<Instant> {
+        *self.stop_at.lock()
+    }
+
+    /// Runs a piece of ordinary work (a registration, heartbeat, fetch), abandoning it the
+    /// moment stop is requested: `None` then. Whatever it had in flight, on any URL, is
+    /// cancelled with it.
+    pub(crate) async fn unless_stopped<F: Future>(&self, work: F) -> Option<F::Output> {
+        Race(pin!(work), pin!(self.stop_reached(false))).await
+    }
+
+    /// Runs a final request of a stopping task, abandoning it at the stop deadline.
+    pub(crate) async fn by_stop_deadline<F: Future>(&self, work: F) -> Option<F::Output> {
+        Race(pin!(work), pin!(self.stop_reached(true))).await
+    }
+
+    /// Completes when stop has been requested (`until_deadline`: once its deadline passed).
+    async fn stop_reached(&self, until_deadline: bool) {
+        loop {
+            let woken = self.wake.notified();
+            let at = *self.stop_at.lock();
+            match at {
+                Some(deadline) if !until_deadline || Instant::now() >= deadline => return,
+                Some(deadline) => {
+                    let _ = tokio::time::timeout_at(deadline.into(), woken).await;
+                }
+                None => woken.await,
+            }
+        }
+    }
+}
+
+/// The first of two futures to finish: `Some` output of the work, `None` if the other won.
+struct Race<'a, W, S>(Pin<&'a mut W>, Pin<&'a mut S>);
+
+impl<W: Future, S: Future<Output = ()>> Future for Race<'_, W, S> {
+    type Output = Option<W::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(value) = this.0.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        match this.1.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host callbacks
+
+/// Severity of a log message handed to the host's log function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Debug = 3,
+}
+
+pub type LogFn = dyn Fn(LogLevel, &str) + Send + Sync;
+
+/// A host callback (a logger, a listener) as a task calls it: a panic in it is caught, and once
+/// [`Hook::silence`] has returned it is never called again.
+pub(crate) struct Hook<T: Clone> {
+    callback: RwLock<Option<T>>,
+    /// Held while the callback runs, so `silence` can wait for a call in progress.
+    calling: Mutex<()>,
+    silenced: AtomicBool,
+}
+
+impl<T: Clone> Default for Hook<T> {
+    fn default() -> Self {
+        Hook {
+            callback: RwLock::new(None),
+            calling: Mutex::new(()),
+            silenced: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T: Clone> Hook<T> {
+    /// Installs (`Some`) or removes (`None`) the callback. A removed callback is dropped here
+    /// or after its call in progress.
+    pub(crate) fn set(&self, callback: Option<T>) {
+        let old = std::mem::replace(&mut *self.callback.write(), callback);
+        drop(old);
+    }
+
+    /// Calls the callback, if any, with `call` (never while a lock of the caller is held).
+    pub(crate) fn call(&self, call: impl FnOnce(&T)) {
+        if self.silenced.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(callback) = self.callback.read().clone() else {
+            return;
+        };
+        let _calling = self.calling.lock();
+        if self.silenced.load(Ordering::Acquire) {
+            return;
+        }
+        // A host callback must not take the thread down with it.
+        let _ = catch_unwind(AssertUnwindSafe(|| call(&callback)));
+    }
+
+    /// From now on the callback is never called; when this returns (off the agent thread) no
+    /// call is in progress either. The callback itself is kept until [`Hook::release`].
+    pub(crate) fn silence(&self) {
+        self.silenced.store(true, Ordering::Release);
+        if !on_agent_thread() {
+            drop(self.calling.lock());
+        }
+    }
+
+    /// Silences the hook and drops the callback now, on the calling thread (a C callback's
+    /// `free_user_data` runs here, during the handle's free, not later on the agent thread).
+    pub(crate) fn release(&self) {
+        self.silence();
+        self.set(None);
+    }
+}
+
+/// A logger: the host's function and the most verbose level it wants.
+pub(crate) type Logger = Hook<(LogLevel, Arc<LogFn>)>;
+
+impl Logger {
+    pub(crate) fn log(&self, level: LogLevel, message: &str) {
+        self.call(|(max_level, log)| {
+            if level <= *max_level {
+                log(level, message)
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backoff
+
+/// Exponential backoff between retries: from 100 ms doubling up to a cap, so an unreachable
+/// registry costs a few requests a minute.
+pub(crate) struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    pub(crate) const FIRST: Duration = Duration::from_millis(100);
+
+    pub(crate) fn new(cap: Duration) -> Backoff {
+        Backoff {
+            next: Self::FIRST,
+            cap: cap.max(Self::FIRST),
+        }
+    }
+
+    /// The wait before the next retry.
+    pub(crate) fn step(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        now
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(500));
+        let steps: Vec<u128> = (0..5).map(|_| b.step().as_millis()).collect();
+        assert_eq!(steps, vec![100, 200, 400, 500, 500]);
+        b.reset();
+        assert_eq!(b.step(), Duration::from_millis(100));
+    }
+}
