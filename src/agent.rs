@@ -672,10 +672,12 @@ impl Shared {
         self.log.log(level, message);
     }
 
-    /// Runs a registration or heartbeat, abandoned if stop is requested meanwhile.
+    /// Runs a registration or heartbeat. One in flight when stop comes is let finish, so that
+    /// the server has handled it before our DELETE (abandoned, it could still be carried out
+    /// after the DELETE and leave the instance registered), but only until the stop deadline.
     async fn work<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
         self.signal
-            .unless_stopped(request)
+            .by_stop_deadline(request)
             .await
             .unwrap_or(Err(Error::ShutDown))
     }

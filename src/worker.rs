@@ -9,8 +9,9 @@
 //! ```text
 //! first handle starts ──► lease(): spawn `registrar-agent` (runtime + block_on(shutdown))
 //! each handle         ──► Task::spawn(job): loop { job.cycle() } with panic containment
-//! stop                ──► Signal::request_stop(deadline): work in flight is abandoned,
-//!                         final requests race the deadline; the host waits on Task::wait
+//! stop                ──► Signal::request_stop(deadline): every request in flight or to
+//!                         come races the deadline; the host waits on Task::wait, then
+//!                         aborts the task
 //! last handle gone    ──► the thread ends (joined, unless that happens on the thread itself)
 //! fork() child        ──► the parent's thread does not exist here: forgotten, never joined;
 //!                         the child's first handle starts a thread of its own
@@ -336,14 +337,16 @@ impl Signal {
         *self.stop_at.lock()
     }
 
-    /// Runs a piece of ordinary work (a registration, heartbeat, fetch), abandoning it the
+    /// Runs a piece of work that may be dropped half-done (a registry fetch), abandoning it the
     /// moment stop is requested: `None` then. Whatever it had in flight, on any URL, is
     /// cancelled with it.
     pub(crate) async fn unless_stopped<F: Future>(&self, work: F) -> Option<F::Output> {
         Race(pin!(work), pin!(self.stop_reached(false))).await
     }
 
-    /// Runs a final request of a stopping task, abandoning it at the stop deadline.
+    /// Runs a request that must not be dropped half-done when stop comes (a registration, a
+    /// heartbeat, the final DOWN and DELETE), abandoning it only at the stop deadline: `None`
+    /// then. Whatever it had in flight, on any URL, is cancelled with it.
     pub(crate) async fn by_stop_deadline<F: Future>(&self, work: F) -> Option<F::Output> {
         Race(pin!(work), pin!(self.stop_reached(true))).await
     }
