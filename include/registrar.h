@@ -29,6 +29,13 @@
 
 
 /**
+ * REGISTRY_MAX_RESPONSE_BYTES by default: 64 MiB. A full fetch of a 10,000-instance registry
+ * is about 10 MiB of JSON (bench/discovery), so this leaves room six times over, while an
+ * endless or huge answer can cost the host no more than this.
+ */
+#define DEFAULT_MAX_RESPONSE_BYTES (64 << 20)
+
+/**
  * Longest app name accepted: names travel in every request path and message.
  */
 #define MAX_APP_NAME_LEN 255
@@ -52,6 +59,12 @@
  * Longest advertised page URL.
  */
 #define MAX_URL_LEN 2048
+
+/**
+ * The largest answer to a registration, heartbeat or deregistration (Eureka sends none), and
+ * the most of an error answer read for its reason.
+ */
+#define SMALL_ANSWER_BYTES (64 * 1024)
 
 /**
  * `lookup` of the query functions: an application name (case-insensitive).

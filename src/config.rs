@@ -97,6 +97,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "discovery: seconds between registry refreshes (fractions allowed); default 30",
     ),
     (
+        "REGISTRY_MAX_RESPONSE_BYTES",
+        "discovery: largest registry answer read, in bytes (after decompression); default 67108864 (64 MiB)",
+    ),
+    (
         "REGISTRY_HEALTH_URL",
         "registrar command: local http:// URL polled for health, 2xx = healthy",
     ),
@@ -276,6 +280,30 @@ pub struct Connection {
     pub service_urls: Vec<ServiceUrl>,
     pub timeout: Duration,
     pub tls: Tls,
+    /// The largest registry fetch read (REGISTRY_MAX_RESPONSE_BYTES); smaller answers have a
+    /// small fixed cap.
+    pub max_response_bytes: usize,
+}
+
+/// REGISTRY_MAX_RESPONSE_BYTES by default: 64 MiB. A full fetch of a 10,000-instance registry
+/// is about 10 MiB of JSON (bench/discovery), so this leaves room six times over, while an
+/// endless or huge answer can cost the host no more than this.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// REGISTRY_MAX_RESPONSE_BYTES: a whole number of bytes, at least 1 KiB; default 64 MiB.
+pub(crate) fn max_response_bytes_setting(settings: &Settings, problems: &mut Problems) -> usize {
+    settings
+        .value("REGISTRY_MAX_RESPONSE_BYTES")
+        .and_then(|value| {
+            let bytes = value.parse::<usize>().ok().filter(|n| *n >= 1024);
+            problems.check(bytes.ok_or_else(|| {
+                format!(
+                    "REGISTRY_MAX_RESPONSE_BYTES {} is not a whole number of bytes of at least 1024",
+                    quote(value)
+                )
+            }))
+        })
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 /// A validated configuration: everything the agent needs, with defaults filled in.
@@ -327,6 +355,8 @@ impl Config {
             service_urls: self.service_urls.clone(),
             timeout: self.timeout,
             tls: self.tls.clone(),
+            // A registration fetches nothing large.
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::config::{
-    check_type, checked, connection_settings, fetch_interval_setting, timeout_setting,
-    tls_settings, Connection, Problems, ServiceUrl, Settings,
+    check_type, checked, connection_settings, fetch_interval_setting, max_response_bytes_setting,
+    timeout_setting, tls_settings, Connection, Problems, ServiceUrl, Settings,
 };
 use crate::error::Result;
 use crate::eureka::Tls;
@@ -21,6 +21,8 @@ pub struct DiscoveryConfig {
     pub timeout: Duration,
     /// REGISTRY_FETCH_INTERVAL: time between two refreshes of the cache.
     pub fetch_interval: Duration,
+    /// REGISTRY_MAX_RESPONSE_BYTES: the largest registry answer read.
+    pub max_response_bytes: usize,
 }
 
 impl DiscoveryConfig {
@@ -30,12 +32,13 @@ impl DiscoveryConfig {
             service_urls: self.service_urls.clone(),
             timeout: self.timeout,
             tls: self.tls.clone(),
+            max_response_bytes: self.max_response_bytes,
         }
     }
 
     /// Reads REGISTRY_TYPE, REGISTRY_URL, REGISTRY_USER, REGISTRY_PASSWORD, the TLS settings,
-    /// REGISTRY_TIMEOUT and REGISTRY_FETCH_INTERVAL; every other setting is ignored. Every
-    /// mistake is reported at once.
+    /// REGISTRY_TIMEOUT, REGISTRY_FETCH_INTERVAL and REGISTRY_MAX_RESPONSE_BYTES; every other
+    /// setting is ignored. Every mistake is reported at once.
     pub fn from_settings(settings: &Settings) -> Result<DiscoveryConfig> {
         let mut problems = Problems::default();
         check_type(settings, &mut problems);
@@ -43,12 +46,14 @@ impl DiscoveryConfig {
         let tls = tls_settings(settings, &service_urls, &mut problems);
         let timeout = timeout_setting(settings, &mut problems);
         let fetch_interval = fetch_interval_setting(settings, &mut problems);
+        let max_response_bytes = max_response_bytes_setting(settings, &mut problems);
         problems.into_result()?;
         Ok(DiscoveryConfig {
             service_urls,
             tls: checked(tls, "TLS settings")?,
             timeout,
             fetch_interval,
+            max_response_bytes,
         })
     }
 

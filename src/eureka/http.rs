@@ -1,17 +1,26 @@
 //! HTTP to the Eureka servers: reqwest's async client, driven on the agent thread
 //! (`src/worker.rs`), with failover across the service URLs.
 //!
+//! Failover works like Eureka's own `RetryableEurekaHttpClient`: a connection error, a
+//! timeout, a 5xx or a 429 moves the *same* request on to the next server (within the request's
+//! deadline) and puts the failing server in quarantine: later requests skip it, until every
+//! server is quarantined, when the quarantine is lifted and all are tried again. The server
+//! that answered last stays preferred. Any other answer is final: a 4xx is a configuration
+//! problem another server would repeat, and a 3xx is refused (a redirect would have turned a
+//! POST into a GET of another page that "succeeds"). Every body is read under a size cap,
+//! counted after gzip decompression, so no answer can exhaust the host's memory.
+//!
 //! One `reqwest::Client` (one pool of kept-alive connections) per distinct [`Tls`] on the
 //! thread that makes the requests, which is the one agent thread: every handle of the process
 //! with the same transport settings shares it, so a thousand registrations against one registry
 //! need a few connections, not a thousand. Timeouts and credentials are set per request.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::{Client, Method};
+use parking_lot::Mutex;
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::{Client, Method, Response};
 
 use super::{paths, tls, Heartbeat, Tls};
 use crate::config::{Connection, ServiceUrl};
@@ -25,13 +34,58 @@ const MAX_REASON_CHARS: usize = 300;
 /// few enough to cost little memory.
 const IDLE_CONNECTIONS_PER_SERVER: usize = 32;
 
+/// The largest answer to a registration, heartbeat or deregistration (Eureka sends none), and
+/// the most of an error answer read for its reason.
+pub const SMALL_ANSWER_BYTES: usize = 64 * 1024;
+
 pub struct EurekaHttp {
     servers: Vec<ServiceUrl>,
     /// The transport settings that need a client of their own (see `client_for`).
     tls: Tls,
-    /// Index of the server that answered last; requests start there (sticky failover).
-    preferred: AtomicUsize,
+    failover: Mutex<Failover>,
     timeout: Duration,
+    /// Cap of a registry fetch's body (REGISTRY_MAX_RESPONSE_BYTES).
+    max_response_bytes: usize,
+}
+
+/// Which server to ask first, and which to skip.
+struct Failover {
+    /// The server that answered last: requests start there (sticky failover).
+    preferred: usize,
+    /// Servers that failed (connection, timeout, 5xx, 429) since the quarantine was last lifted.
+    quarantined: Vec<bool>,
+}
+
+impl Failover {
+    /// The servers to try, in order: the preferred one first, quarantined ones left out, unless
+    /// that would leave none: then the quarantine is lifted and every server is tried.
+    fn candidates(&mut self) -> Vec<usize> {
+        let n = self.quarantined.len();
+        let order = (0..n).map(|offset| (self.preferred + offset) % n);
+        let open: Vec<usize> = order.clone().filter(|&i| !self.quarantined[i]).collect();
+        if !open.is_empty() {
+            return open;
+        }
+        self.quarantined.iter_mut().for_each(|q| *q = false);
+        order.collect()
+    }
+
+    fn failed(&mut self, index: usize) {
+        self.quarantined[index] = true;
+    }
+
+    fn answered(&mut self, index: usize) {
+        self.preferred = index;
+        self.quarantined[index] = false;
+    }
+}
+
+/// The outcome of asking one server.
+enum Attempt {
+    /// An answer to keep (success or a final error): no other server is asked.
+    Final(Result<Vec<u8>>),
+    /// This server failed in a way another may not: quarantine it, try the next.
+    Failover(Error),
 }
 
 /// The one place where an HTTP client is configured. Settings that differ between handles are
@@ -42,6 +96,8 @@ fn build_client(tls: &Tls) -> Result<Client> {
         .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_SERVER)
         .tcp_nodelay(true)
+        // Never followed: a redirected POST becomes a GET that "succeeds" (see send_once).
+        .redirect(reqwest::redirect::Policy::none())
         // Eureka traffic goes straight to the configured servers, as with the Java client;
         // a process-wide HTTP_PROXY meant for outbound web traffic must not capture it.
         .no_proxy()
@@ -72,29 +128,44 @@ impl EurekaHttp {
     /// connection exist before the first request.
     pub fn new(connection: Connection) -> EurekaHttp {
         EurekaHttp {
+            failover: Mutex::new(Failover {
+                preferred: 0,
+                quarantined: vec![false; connection.service_urls.len()],
+            }),
             servers: connection.service_urls,
             tls: connection.tls,
-            preferred: AtomicUsize::new(0),
             timeout: connection.timeout,
+            max_response_bytes: connection.max_response_bytes,
         }
     }
 
     /// The service URL requests go to first (the one that answered last), credentials removed.
     pub fn server_in_use(&self) -> String {
-        let index = self.preferred.load(Ordering::Relaxed) % self.servers.len();
+        let index = self.failover.lock().preferred;
         crate::config::redact_userinfo(self.servers[index].base())
     }
 
     /// `GET {path}` (relative to the service URL, e.g. `apps/delta`): the body of a 2xx answer.
+    /// The body is read up to REGISTRY_MAX_RESPONSE_BYTES.
     pub async fn get(&self, path: &str, deadline: Option<Instant>) -> Result<Vec<u8>> {
-        self.send(Method::GET, path, None, deadline).await
+        let cap = Cap {
+            bytes: self.max_response_bytes,
+            setting: Some("REGISTRY_MAX_RESPONSE_BYTES"),
+        };
+        self.send(Method::GET, path, None, deadline, cap).await
     }
 
     /// `POST apps/{APP}` with the instance JSON. Eureka answers 204.
     pub async fn register(&self, app: &str, body: &[u8], deadline: Option<Instant>) -> Result<()> {
-        self.send(Method::POST, &paths::app(app), Some(body), deadline)
-            .await
-            .map(|_| ())
+        self.send(
+            Method::POST,
+            &paths::app(app),
+            Some(body),
+            deadline,
+            Cap::SMALL,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `PUT apps/{APP}/{ID}?status=..&lastDirtyTimestamp=..`. 200 renews, 404 asks us to register.
@@ -107,7 +178,10 @@ impl EurekaHttp {
         deadline: Option<Instant>,
     ) -> Result<Heartbeat> {
         let path = paths::heartbeat(app, instance_id, status, last_dirty_timestamp);
-        match self.send(Method::PUT, &path, None, deadline).await {
+        match self
+            .send(Method::PUT, &path, None, deadline, Cap::SMALL)
+            .await
+        {
             Ok(_) => Ok(Heartbeat::Renewed),
             Err(Error::NotFound(_)) => Ok(Heartbeat::NotRegistered),
             Err(e) => Err(e),
@@ -122,7 +196,10 @@ impl EurekaHttp {
         deadline: Option<Instant>,
     ) -> Result<()> {
         let path = paths::instance(app, instance_id);
-        match self.send(Method::DELETE, &path, None, deadline).await {
+        match self
+            .send(Method::DELETE, &path, None, deadline, Cap::SMALL)
+            .await
+        {
             Ok(_) | Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -133,21 +210,21 @@ impl EurekaHttp {
         paths::join(&self.servers[index].url, path)
     }
 
-    /// Sends one request, trying each server once starting with the last one that answered.
-    /// Transport errors and timeouts move on to the next server; an HTTP answer is final.
+    /// Sends one request: to the preferred server first, on to the next (skipping quarantined
+    /// ones) after a failure another server may not have, all within `deadline` (each attempt
+    /// also within REGISTRY_TIMEOUT). The last failure is returned if every server failed.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&[u8]>,
         deadline: Option<Instant>,
+        cap: Cap,
     ) -> Result<Vec<u8>> {
         let client = client_for(&self.tls)?;
-        let first = self.preferred.load(Ordering::Relaxed) % self.servers.len();
+        let candidates = self.failover.lock().candidates();
         let mut last_error = None;
-        for offset in 0..self.servers.len() {
-            let index = (first + offset) % self.servers.len();
-            let server = &self.servers[index];
+        for index in candidates {
             let timeout = match deadline {
                 None => self.timeout,
                 Some(d) => {
@@ -156,51 +233,196 @@ impl EurekaHttp {
                         return Err(last_error.unwrap_or_else(|| {
                             Error::Timeout(format!(
                                 "{method} {}{path}: no time left before the deadline",
-                                server.base()
+                                self.servers[index].base()
                             ))
                         }));
                     }
                     left.min(self.timeout)
                 }
             };
-            let target = self.url(index, path);
-            let url = target.as_str().to_string();
-            let mut request = client
-                .request(method.clone(), target)
-                .timeout(timeout)
-                .header(ACCEPT, HeaderValue::from_static("application/json"));
-            if let Some(creds) = &server.credentials {
-                request = request.basic_auth(&creds.user, Some(&creds.password));
-            }
-            if let Some(body) = body {
-                request = request
-                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                    .body(body.to_vec());
-            }
-            match request.send().await {
-                Ok(response) => {
-                    self.preferred.store(index, Ordering::Relaxed);
-                    let status = response.status().as_u16();
-                    // Read the whole body so the connection goes back to the pool for reuse.
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default();
-                    return classify(&method, &url, status, bytes, server.credentials.is_some());
+            let attempt = self
+                .send_once(&client, index, &method, path, body, timeout, cap)
+                .await;
+            match attempt {
+                Attempt::Final(result) => {
+                    self.failover.lock().answered(index);
+                    return result;
                 }
-                Err(e) => {
-                    last_error = Some(transport_error(
-                        &method,
-                        &url,
-                        &e,
-                        self.tls.has_client_cert(),
-                    ))
+                Attempt::Failover(error) => {
+                    self.failover.lock().failed(index);
+                    last_error = Some(error);
                 }
             }
         }
         Err(last_error.expect("at least one service URL is configured"))
     }
+
+    /// Asks server `index` once and reads its whole answer (under the cap).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_once(
+        &self,
+        client: &Client,
+        index: usize,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+        timeout: Duration,
+        cap: Cap,
+    ) -> Attempt {
+        let server = &self.servers[index];
+        let target = self.url(index, path);
+        let url = target.as_str().to_string();
+        let mut request = client
+            .request(method.clone(), target)
+            .timeout(timeout)
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(creds) = &server.credentials {
+            request = request.basic_auth(&creds.user, Some(&creds.password));
+        }
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.to_vec());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = transport_error(method, &url, &e, self.tls.has_client_cert());
+                return Attempt::Failover(error);
+            }
+        };
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(crate::config::redact_userinfo)
+                .unwrap_or_else(|| "(none)".into());
+            return Attempt::Final(Err(Error::Rejected {
+                status,
+                message: format!(
+                    "{method} {url}: redirected to {location}; registrar does not follow \
+                     redirects: set REGISTRY_URL to the registry's own address"
+                ),
+            }));
+        }
+        if status >= 500 || status == 429 {
+            // The reason is worth reading, but a failing server gets no more of our time.
+            let body = read_body(response, Cap::SMALL, method, &url, true)
+                .await
+                .unwrap_or_default();
+            let error = classify(method, &url, status, body, server.credentials.is_some());
+            return Attempt::Failover(
+                error
+                    .err()
+                    .unwrap_or(Error::Internal("a 5xx classified as success".into())),
+            );
+        }
+        // Error answers are only quoted: read a little of them, never fail on their size.
+        let (cap, truncate) = if (200..300).contains(&status) {
+            (cap, false)
+        } else {
+            (Cap::SMALL, true)
+        };
+        match read_body(response, cap, method, &url, truncate).await {
+            Ok(body) => Attempt::Final(classify(
+                method,
+                &url,
+                status,
+                body,
+                server.credentials.is_some(),
+            )),
+            Err(error @ Error::Rejected { .. }) => Attempt::Final(Err(error)),
+            // The answer broke off or stopped arriving: another server may do better.
+            Err(error) => Attempt::Failover(error),
+        }
+    }
+}
+
+/// How much of a body to read: `bytes`, and the setting that raises it (for the message).
+#[derive(Clone, Copy)]
+struct Cap {
+    bytes: usize,
+    setting: Option<&'static str>,
+}
+
+impl Cap {
+    const SMALL: Cap = Cap {
+        bytes: SMALL_ANSWER_BYTES,
+        setting: None,
+    };
+}
+
+/// Reads the body chunk by chunk (decompressed, if it came gzip-compressed) up to `cap`.
+/// Over the cap: an error that says so, or with `truncate` the first `cap` bytes. A body that
+/// stops arriving is a timeout that says so; one that breaks off, a transport error.
+async fn read_body(
+    mut response: Response,
+    cap: Cap,
+    method: &Method,
+    url: &str,
+    truncate: bool,
+) -> Result<Vec<u8>> {
+    let status = response.status().as_u16();
+    let too_large = || {
+        let raise = cap
+            .setting
+            .map_or(String::new(), |s| format!(" (raise it with {s})"));
+        Error::Rejected {
+            status,
+            message: format!(
+                "{method} {url}: the answer is larger than {} bytes, the limit{raise}",
+                cap.bytes
+            ),
+        }
+    };
+    if !truncate
+        && response
+            .content_length()
+            .is_some_and(|n| n > cap.bytes as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap.bytes {
+                    if truncate {
+                        body.extend_from_slice(&chunk[..cap.bytes - body.len()]);
+                        return Ok(body);
+                    }
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => {
+                return Err(Error::Timeout(format!(
+                    "{method} {url}: the answer stopped arriving ({} bytes received, the rest \
+                     not within the timeout)",
+                    body.len()
+                )))
+            }
+            Err(e) => {
+                return Err(Error::Transport(format!(
+                    "{method} {url}: the answer broke off after {} bytes: {}",
+                    body.len(),
+                    innermost(&e)
+                )))
+            }
+        }
+    }
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): what a person needs.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn classify(
