@@ -476,7 +476,7 @@ impl Logger {
 // Backoff
 
 /// Exponential backoff between retries: from 100 ms doubling up to a cap, so an unreachable
-/// registry costs a few requests a minute.
+/// registry costs a few requests a minute; each wait jittered (see [`jitter`]).
 pub(crate) struct Backoff {
     next: Duration,
     cap: Duration,
@@ -492,11 +492,11 @@ impl Backoff {
         }
     }
 
-    /// The wait before the next retry.
+    /// The wait before the next retry: the current step, jittered.
     pub(crate) fn step(&mut self) -> Duration {
-        let now = self.next;
+        let base = self.next;
         self.next = (self.next * 2).min(self.cap);
-        now
+        jitter(base)
     }
 
     pub(crate) fn reset(&mut self) {
@@ -504,16 +504,61 @@ impl Backoff {
     }
 }
 
+/// Between half and all of `wait`, uniformly at random ("equal jitter"): a thousand instances
+/// that lost the registry together spread their retries over that window instead of coming
+/// back in lockstep, and none waits less than half its step.
+pub(crate) fn jitter(wait: Duration) -> Duration {
+    let half = wait / 2;
+    half + half.mul_f64(random_fraction())
+}
+
+/// A random number in [0, 1): std's per-instance randomised hasher keys, hashed (no shared
+/// state, no dependency; plenty for spreading retries).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
+    fn backoff_doubles_up_to_the_cap_jittered_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(500));
-        let steps: Vec<u128> = (0..5).map(|_| b.step().as_millis()).collect();
-        assert_eq!(steps, vec![100, 200, 400, 500, 500]);
+        for base in [100, 200, 400, 500, 500] {
+            let wait = b.step().as_millis();
+            assert!((base / 2..=base).contains(&wait), "{wait} ms for a {base} ms step");
+        }
         b.reset();
-        assert_eq!(b.step(), Duration::from_millis(100));
+        assert!(b.step() <= Duration::from_millis(100));
+    }
+
+    /// A thousand instances failing together: their fourth retry (an 800 ms step) spreads over
+    /// 400-800 ms instead of landing on one instant.
+    #[test]
+    fn jitter_spreads_simultaneous_retries() {
+        let waits: Vec<u128> = (0..1000)
+            .map(|_| {
+                let mut b = Backoff::new(Duration::from_secs(30));
+                (0..3).for_each(|_| {
+                    b.step();
+                });
+                b.step().as_micros()
+            })
+            .collect();
+        let (min, max) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
+        assert!(*min >= 400_000 && *max <= 800_000, "{min}..{max} us");
+        assert!(max - min > 300_000, "spread only {min}..{max} us");
+        // In 10 ms slots, no slot holds more than a few percent of the instances.
+        let mut slots = std::collections::HashMap::new();
+        for w in &waits {
+            *slots.entry(w / 10_000).or_insert(0) += 1;
+        }
+        let busiest = slots.values().max().unwrap();
+        assert!(slots.len() >= 35 && *busiest <= 60, "{} slots, busiest {busiest}", slots.len());
     }
 }
