@@ -29,13 +29,6 @@
 
 
 /**
- * REGISTRY_MAX_RESPONSE_BYTES by default: 64 MiB. A full fetch of a 10,000-instance registry
- * is about 10 MiB of JSON (bench/discovery), so this leaves room six times over, while an
- * endless or huge answer can cost the host no more than this.
- */
-#define DEFAULT_MAX_RESPONSE_BYTES (64 << 20)
-
-/**
  * Longest app name accepted: names travel in every request path and message.
  */
 #define MAX_APP_NAME_LEN 255
@@ -59,12 +52,6 @@
  * Longest advertised page URL.
  */
 #define MAX_URL_LEN 2048
-
-/**
- * The largest answer to a registration, heartbeat or deregistration (Eureka sends none), and
- * the most of an error answer read for its reason.
- */
-#define SMALL_ANSWER_BYTES (64 * 1024)
 
 /**
  * `lookup` of the query functions: an application name (case-insensitive).
@@ -583,12 +570,17 @@ registrar_status registrar_client_app_name(const registrar_client *client,
 
 /**
  * Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
- * within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
- * never started just becomes stopped. After it returns, no request for this instance leaves the
- * process and the log callback is not called any more. Called from the log callback it only
- * requests the stop.
- * Errors: REGISTRAR_ERR_TIMEOUT (the registry did not answer in time; the instance may stay
- * listed until its lease expires), REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ * within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). A client never started just
+ * becomes stopped. After it returns, no request for this instance leaves the process (a
+ * request in flight, on any URL, is abandoned at the deadline) and the log callback is not
+ * called any more. Called from the log callback it only requests the stop.
+ * It returns REGISTRAR_OK only when the registry was told (the DELETE succeeded, or the
+ * instance was never registered); otherwise the error of the DELETE, its message naming what
+ * failed (the DELETE and the server's answer, and the DOWN if that failed too): the instance
+ * may stay listed until its lease expires. Calling it again returns the same outcome.
+ * Errors: REGISTRAR_ERR_TIMEOUT (no answer in time), REGISTRAR_ERR_REJECTED (the registry
+ * answered an error status), REGISTRAR_ERR_TRANSPORT (unreachable),
+ * REGISTRAR_ERR_UNAUTHORIZED, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
  */
 registrar_status registrar_client_stop(const registrar_client *client, uint32_t timeout_ms);
 

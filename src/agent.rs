@@ -80,8 +80,11 @@ struct State {
     accepted_timestamp: u64,
     /// What the registry holds for this instance, as far as we know.
     server: ServerView,
-    /// A registration was sent at least once (so the server may hold the instance).
-    register_attempted: bool,
+    /// A registration got no answer in time (see `may_have_taken_effect`): the registry may
+    /// hold the instance without our knowing, so stop must deregister it.
+    unconfirmed_registration: bool,
+    /// What stop achieved, once the task has finished (or the stop timed out).
+    stop_outcome: Option<Result<()>>,
     /// Earliest time of the next registration attempt (backoff after failures).
     register_not_before: Instant,
     next_heartbeat: Instant,
@@ -144,7 +147,8 @@ impl Agent {
             dirty_timestamp: next_dirty_timestamp(0),
             accepted_timestamp: 0,
             server: ServerView::Unknown,
-            register_attempted: false,
+            unconfirmed_registration: false,
+            stop_outcome: None,
             register_not_before: now,
             next_heartbeat: now,
             last_error: None,
@@ -311,8 +315,10 @@ impl Agent {
     }
 
     /// Marks the instance DOWN, deregisters it (DELETE) and ends the task, all within
-    /// `timeout`. Idempotent. After it returns no request for this instance leaves the process
-    /// and the logger is not called any more. Called on the agent thread itself (from a log
+    /// `timeout`. Returns an error naming what failed when the registry was not told (the DELETE
+    /// failed or did not fit in `timeout`); calling it again returns the same outcome. After it
+    /// returns no request for this instance leaves the process and the logger is not called
+    /// any more. Called on the agent thread itself (from a log
     /// callback), it only requests the stop, which the task performs when the callback returns.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
@@ -339,16 +345,16 @@ impl Agent {
         // Whatever happened, nothing of this handle runs from here on.
         task.abort();
         self.shared.log.silence();
-        if finished {
-            Ok(())
-        } else {
-            Err(Error::Timeout(format!(
+        let mut state = self.shared.state.lock();
+        if !finished && state.stop_outcome.is_none() {
+            state.stop_outcome = Some(Err(Error::Timeout(format!(
                 "stop did not finish within {} ms (a request to the registry was still \
                  outstanding and has been abandoned); the instance may stay registered until \
                  its lease expires",
                 timeout.as_millis()
-            )))
+            ))));
         }
+        state.stop_outcome.clone().unwrap_or(Ok(()))
     }
 }
 
@@ -405,11 +411,7 @@ async fn cycle(shared: &Shared) -> bool {
             dirty_timestamp,
             interim,
         } => {
-            let first = {
-                let mut state = shared.state.lock();
-                state.register_attempted = true;
-                !state.registered()
-            };
+            let first = !shared.state.lock().registered();
             let mut result = Ok(());
             if let Some(interim) = interim {
                 let body = registration_body(config, interim, &metadata, dirty_timestamp - 1);
@@ -427,8 +429,13 @@ async fn cycle(shared: &Shared) -> bool {
                     .await;
             }
             let mut state = shared.state.lock();
+            match &result {
+                Ok(()) => state.server = ServerView::Holds(status),
+                Err(e) if may_have_taken_effect(e) => state.unconfirmed_registration = true,
+                Err(_) => {}
+            }
             if state.phase == Phase::Stopped {
-                // Abandoned for the stop; the deregistration comes next.
+                // Finished or abandoned as stop came; the deregistration comes next.
                 return true;
             }
             match result {
@@ -527,7 +534,8 @@ async fn cycle(shared: &Shared) -> bool {
             metadata,
             dirty_timestamp,
         } => {
-            deregister(shared, registered, &metadata, dirty_timestamp).await;
+            let outcome = deregister(shared, registered, &metadata, dirty_timestamp).await;
+            shared.state.lock().stop_outcome.get_or_insert(outcome);
             false
         }
     }
@@ -562,7 +570,7 @@ fn decide(state: &mut State) -> std::result::Result<Action, Instant> {
         let dirty = next_dirty_timestamp(state.dirty_timestamp);
         state.dirty_timestamp = dirty;
         return Ok(Action::Deregister {
-            registered: state.registered() || state.register_attempted,
+            registered: state.registered() || state.unconfirmed_registration,
             metadata: state.metadata.clone(),
             dirty_timestamp: dirty,
         });
@@ -602,14 +610,16 @@ async fn next_action(shared: &Shared) -> Action {
 
 /// The end of the lifecycle: POST status DOWN (so caches that still list the instance route
 /// no traffic to it), then DELETE. Both carry the stop deadline; nothing is sent after it.
+/// The outcome is what stop reports: an error when the registry was not told (the DELETE
+/// failed or could not be sent in time), naming what failed.
 async fn deregister(
     shared: &Shared,
     registered: bool,
     metadata: &BTreeMap<String, String>,
     dirty_timestamp: u64,
-) {
+) -> Result<()> {
     if !registered {
-        return;
+        return Ok(());
     }
     let config = &shared.config;
     let deadline = shared
@@ -617,6 +627,7 @@ async fn deregister(
         .stop_deadline()
         .unwrap_or_else(|| Instant::now() + config.timeout);
     let window_open = || Instant::now() < shared.signal.stop_deadline().unwrap_or(deadline);
+    let mut down_failed = None;
     if window_open() {
         // Give DOWN at most half the window, so a hanging server still leaves time for DELETE.
         let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
@@ -631,10 +642,11 @@ async fn deregister(
                 LogLevel::Warn,
                 &format!("marking the instance DOWN failed: {e}"),
             );
+            down_failed = Some(e);
         }
     }
-    if window_open() {
-        let delete = shared
+    let delete = if window_open() {
+        shared
             .signal
             .by_stop_deadline(shared.http.deregister(
                 &config.app_name,
@@ -642,19 +654,43 @@ async fn deregister(
                 Some(deadline),
             ))
             .await
-            .unwrap_or_else(|| Err(past_deadline("DELETE")));
-        match delete {
-            Ok(()) => shared.log(
+            .unwrap_or_else(|| Err(past_deadline("DELETE")))
+    } else {
+        Err(past_deadline("DELETE"))
+    };
+    shared.state.lock().server = ServerView::Absent;
+    match delete {
+        Ok(()) => {
+            shared.log(
                 LogLevel::Info,
                 &format!("deregistered: {}/{}", config.app_name, config.instance_id),
-            ),
-            Err(e) => {
-                shared.state.lock().last_error = Some(e.clone());
-                shared.log(LogLevel::Warn, &format!("deregistration failed: {e}"));
-            }
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let also = down_failed.map_or(String::new(), |d| {
+                format!(" (marking it DOWN failed too: {d})")
+            });
+            let error = e.with_context(&format!(
+                "the registry was not told: deregistration failed{also}, so it may keep listing \
+                 the instance until its lease expires"
+            ));
+            shared.state.lock().last_error = Some(error.clone());
+            shared.log(LogLevel::Warn, &error.to_string());
+            Err(error)
         }
     }
-    shared.state.lock().server = ServerView::Absent;
+}
+
+/// Whether a failed registration may still have been carried out by the server: it got no
+/// answer in time (or was abandoned at the stop deadline), or a success answer too large to
+/// read. Not after an error status, nor when no connection could be made at all.
+fn may_have_taken_effect(error: &Error) -> bool {
+    match error {
+        Error::Timeout(_) | Error::ShutDown => true,
+        Error::Rejected { status, .. } => *status < 300,
+        _ => false,
+    }
 }
 
 fn past_deadline(what: &str) -> Error {

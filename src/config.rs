@@ -288,7 +288,7 @@ pub struct Connection {
 /// REGISTRY_MAX_RESPONSE_BYTES by default: 64 MiB. A full fetch of a 10,000-instance registry
 /// is about 10 MiB of JSON (bench/discovery), so this leaves room six times over, while an
 /// endless or huge answer can cost the host no more than this.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// REGISTRY_MAX_RESPONSE_BYTES: a whole number of bytes, at least 1 KiB; default 64 MiB.
 pub(crate) fn max_response_bytes_setting(settings: &Settings, problems: &mut Problems) -> usize {

@@ -52,4 +52,27 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The same kind of error (so the same C status code), its message put after `context`.
+    pub fn with_context(self, context: &str) -> Error {
+        let join = |m: String| format!("{context}: {m}");
+        match self {
+            Error::InvalidConfig(m) => Error::InvalidConfig(join(m)),
+            Error::InvalidArgument(m) => Error::InvalidArgument(join(m)),
+            Error::Transport(m) => Error::Transport(join(m)),
+            Error::Timeout(m) => Error::Timeout(join(m)),
+            Error::Unauthorized(m) => Error::Unauthorized(join(m)),
+            Error::NotFound(m) => Error::NotFound(join(m)),
+            Error::Rejected { status, message } => Error::Rejected {
+                status,
+                message: join(message),
+            },
+            Error::Internal(m) => Error::Internal(join(m)),
+            other @ (Error::ShutDown | Error::Forked) => {
+                Error::Internal(format!("{context}: {other}"))
+            }
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;

@@ -379,10 +379,12 @@ func (c *Client) notRegistered(ctx context.Context) error {
 	}
 }
 
-// Close marks the instance DOWN, deregisters it and stops the background thread, within
-// the configured Timeout, then frees the client. It waits for calls in flight on other
-// goroutines. Idempotent: closing again returns nil. It returns an ErrTimeout error if the
-// registry did not answer in time (the instance then stays listed until its lease expires).
+// Close marks the instance DOWN, deregisters it and ends its background task, within the
+// configured Timeout, then frees the client. It waits for calls in flight on other
+// goroutines. Idempotent: closing again returns nil. It returns an error when the registry
+// was not told (the instance then stays listed until its lease expires), naming what failed:
+// ErrTimeout if it did not answer in time, ErrRejected with the server's answer to the
+// DELETE, ErrTransport if it was unreachable.
 func (c *Client) Close() error {
 	return c.close(0)
 }

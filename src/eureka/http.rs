@@ -36,7 +36,7 @@ const IDLE_CONNECTIONS_PER_SERVER: usize = 32;
 
 /// The largest answer to a registration, heartbeat or deregistration (Eureka sends none), and
 /// the most of an error answer read for its reason.
-pub const SMALL_ANSWER_BYTES: usize = 64 * 1024;
+pub(crate) const SMALL_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct EurekaHttp {
     servers: Vec<ServiceUrl>,

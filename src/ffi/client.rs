@@ -401,12 +401,17 @@ pub extern "C" fn registrar_client_app_name(
 }
 
 /// Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
-/// within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). Idempotent; a client
-/// never started just becomes stopped. After it returns, no request for this instance leaves the
-/// process and the log callback is not called any more. Called from the log callback it only
-/// requests the stop.
-/// Errors: REGISTRAR_ERR_TIMEOUT (the registry did not answer in time; the instance may stay
-/// listed until its lease expires), REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+/// within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). A client never started just
+/// becomes stopped. After it returns, no request for this instance leaves the process (a
+/// request in flight, on any URL, is abandoned at the deadline) and the log callback is not
+/// called any more. Called from the log callback it only requests the stop.
+/// It returns REGISTRAR_OK only when the registry was told (the DELETE succeeded, or the
+/// instance was never registered); otherwise the error of the DELETE, its message naming what
+/// failed (the DELETE and the server's answer, and the DOWN if that failed too): the instance
+/// may stay listed until its lease expires. Calling it again returns the same outcome.
+/// Errors: REGISTRAR_ERR_TIMEOUT (no answer in time), REGISTRAR_ERR_REJECTED (the registry
+/// answered an error status), REGISTRAR_ERR_TRANSPORT (unreachable),
+/// REGISTRAR_ERR_UNAUTHORIZED, REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
 #[no_mangle]
 pub extern "C" fn registrar_client_stop(
     client: *const registrar_client,

@@ -461,8 +461,12 @@ class Client:
     def stop(self, timeout: Optional[float] = None) -> None:
         """Deregisters: marks the instance DOWN, deletes it from the registry and ends the
         background thread, within ``timeout`` seconds (``None``: the configured REGISTRY_TIMEOUT).
-        Idempotent. The client can still be inspected afterwards; :meth:`close` frees it.
-        Raises :class:`~registrar.TimeoutError` if the registry did not answer in time."""
+        Idempotent: calling it again gives the same outcome. The client can still be inspected
+        afterwards; :meth:`close` frees it. Raises when the registry was not told (the instance
+        then stays listed until its lease expires), the message naming what failed:
+        :class:`~registrar.TimeoutError` if it did not answer in time,
+        :class:`~registrar.RejectedError` with the server's answer to the DELETE,
+        :class:`~registrar.TransportError` if it was unreachable."""
         ms = _seconds_to_ms(timeout, "timeout")
         with self._use() as h:
             _check(lib.registrar_client_stop(h, ms))
