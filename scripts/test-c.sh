@@ -110,6 +110,7 @@ build test_api-asan tests/c/test_api.c "${SANITIZE[@]}" "${STATIC[@]}"
 build test_live tests/c/test_live.c "${SHARED[@]}"
 build test_live-static tests/c/test_live.c "${STATIC[@]}"
 build test_live-asan tests/c/test_live.c "${SANITIZE[@]}" "${STATIC[@]}"
+build test_faults tests/c/test_faults.c "${SHARED[@]}"
 build test_tls tests/c/test_tls.c "${SHARED[@]}"
 build test_metrics tests/c/test_metrics.c "${SHARED[@]}"
 build test_metrics-asan tests/c/test_metrics.c "${SANITIZE[@]}" "${STATIC[@]}"
@@ -191,6 +192,13 @@ for ((i = 0; i < 50; i++)); do [ -s "$out/wrong-host.port" ] && [ -s "$out/expir
 export REGISTRAR_TEST_TLS_WRONG_HOST_URL="https://127.0.0.1:$(cat "$out/wrong-host.port")/eureka/"
 export REGISTRAR_TEST_TLS_EXPIRED_URL="https://127.0.0.1:$(cat "$out/expired.port")/eureka/"
 check run-test_tls timeout 120 "$out/test_tls"
+# Registries that misbehave (500/503/429, redirects, hangs, endless and stalled bodies, a
+# refused DELETE) come from one small stub, which exits by itself after 150 s.
+python3 tests/c/fault_registry.py "$out/faults.port" 150 >/dev/null 2>&1 &
+pids+=("$!")
+for ((i = 0; i < 50; i++)); do [ -s "$out/faults.port" ] && break; sleep 0.1; done
+check run-test_faults env REGISTRAR_FAULT_STUB="http://127.0.0.1:$(cat "$out/faults.port")/" \
+  timeout 120 "$out/test_faults"
 
 # ---- the example, end to end --------------------------------------------------------------
 get_code() { # get_code BASE APP ID [user:pass] -> HTTP status of GET apps/APP/ID

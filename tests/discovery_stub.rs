@@ -3,6 +3,8 @@
 //! shapes other servers send (single objects, numbers and booleans as strings), a server that
 //! goes away or answers garbage. Also the C API's contract (nulls, flags, stop, listener).
 
+mod common;
+
 use std::ffi::{c_void, CStr, CString};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::stub::gzip_stored;
 use registrar::discovery::{Choice, Discovery, DiscoveryConfig, Lookup};
 use registrar::error::Error;
 use registrar::ffi::*;
@@ -166,37 +169,6 @@ fn serve(mut stream: TcpStream, state: &Mutex<StubState>) {
         "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-}
-
-/// A valid gzip stream of `data` made of stored (uncompressed) deflate blocks: enough to prove
-/// the client decodes `Content-Encoding: gzip` without a compression library in the tests.
-fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let mut chunks = data.chunks(65_535).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    out.extend_from_slice(&(!crc).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! An in-process HTTP stub for what a real Eureka server cannot be made to do: answer 500,
-//! send garbage, hang. It records every request so tests can also prove what was NOT sent.
+//! send garbage, hang, redirect, send a body that never ends or stops arriving. It records
+//! every request so tests can also prove what was NOT sent.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +23,14 @@ pub enum Reply {
     Status(u16, &'static str),
     /// Never answer (until the stub is dropped or `hang` elapses).
     Hang(Duration),
+    /// A 3xx with this Location header.
+    Redirect(u16, String),
+    /// 200 with a chunked body that never ends (until the client goes away or the stub drops).
+    Endless,
+    /// 200 announcing a long body, a few bytes of it, then nothing (for at most this long).
+    Stall(Duration),
+    /// 200 with this body sent as `Content-Encoding: gzip` (see [`gzip_stored`]).
+    Gzip(Vec<u8>),
 }
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
@@ -131,6 +140,51 @@ fn serve(
                     return;
                 }
             }
+            Reply::Redirect(code, location) => {
+                let response = format!(
+                    "HTTP/1.1 {code} X\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                );
+                if writer.write_all(response.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            Reply::Endless => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                            Transfer-Encoding: chunked\r\n\r\n";
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                while !done.load(Ordering::SeqCst) {
+                    if writer.write_all(chunk.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+            Reply::Stall(limit) => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                            Content-Length: 1000000\r\n\r\n{\"applicat";
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let until = Instant::now() + limit;
+                while Instant::now() < until && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return;
+            }
+            Reply::Gzip(packed) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                    packed.len()
+                );
+                if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&packed).is_err()
+                {
+                    return;
+                }
+            }
             Reply::Hang(limit) => {
                 let until = Instant::now() + limit;
                 while Instant::now() < until && !done.load(Ordering::SeqCst) {
@@ -148,4 +202,35 @@ pub fn healthy(request: &Request) -> Reply {
         "POST" => Reply::Status(204, ""),
         _ => Reply::Status(200, ""),
     }
+}
+
+/// A valid gzip stream of `data` made of stored (uncompressed) deflate blocks: enough to prove
+/// the client decodes `Content-Encoding: gzip` without a compression library in the tests.
+pub fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut chunks = data.chunks(65_535).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }

@@ -1,0 +1,273 @@
+//! Right under registry faults (issue 9, items 1-5), against in-process stubs (what a real
+//! Eureka server cannot be made to do): failover with quarantine on 5xx/429, other 4xx final,
+//! jittered retries, a stop that tells the truth and after which nothing is sent or called,
+//! bounded responses (endless, stalled, gzip), redirects refused. Through the C API for
+//! clients, through the Rust API for discovery.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::stub::{gzip_stored, healthy, Reply, Request, Stub};
+use common::*;
+use registrar::config::Settings;
+use registrar::discovery::{Discovery, DiscoveryConfig};
+use registrar::error::Error;
+use registrar::ffi::registrar_instance_status::*;
+use registrar::ffi::registrar_status::*;
+
+fn both(a: &Stub, b: &Stub) -> String {
+    format!("{},{}", a.url(), b.url())
+}
+
+fn fast_client(url: &str, app: &str) -> Client {
+    Client::new(
+        url,
+        app,
+        &[("heartbeat_interval", "0.05"), ("lease_duration", "5")],
+    )
+    .unwrap()
+}
+
+fn discovery(url: &str, extra: &[(&str, &str)]) -> Discovery {
+    let mut settings = Settings::new();
+    settings.set("url", url).unwrap();
+    settings.set("timeout", "1").unwrap();
+    for (k, v) in extra {
+        settings.set(k, v).unwrap();
+    }
+    Discovery::new(DiscoveryConfig::from_settings(&settings).unwrap()).unwrap()
+}
+
+const EMPTY_REGISTRY: &str =
+    r#"{"applications":{"versions__delta":"1","apps__hashcode":"","application":[]}}"#;
+
+fn healthy_registry(request: &Request) -> Reply {
+    match request.method.as_str() {
+        "GET" => Reply::Status(200, EMPTY_REGISTRY),
+        _ => healthy(request),
+    }
+}
+
+#[test]
+fn a_5xx_or_429_moves_the_same_request_on_and_quarantines_the_server() {
+    for code in [500u16, 502, 503, 429] {
+        let failing = Stub::start(move |_| Reply::Status(code, "failing (stub)"));
+        let good = Stub::start(healthy_registry);
+        let client = fast_client(&both(&failing, &good), &format!("failover-{code}"));
+        client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+        client.start().unwrap();
+        client.wait_registered(3000).unwrap();
+        std::thread::sleep(Duration::from_millis(1000)); // ~20 heartbeats
+        assert!(client.info().heartbeats >= 5, "{code}: {:?}", client.info());
+        // Asked once (the registration that moved on), then skipped: not once per beat.
+        assert_eq!(failing.requests().len(), 1, "{code}");
+        client.stop(2000).unwrap();
+
+        // Discovery fails over the same way.
+        let d = discovery(&both(&failing, &good), &[]);
+        d.start().unwrap();
+        d.wait_ready(Duration::from_secs(3)).unwrap();
+        assert!(d.server_in_use().unwrap().contains(&good.port.to_string()));
+    }
+}
+
+#[test]
+fn other_4xx_answers_are_final() {
+    let refusing = Stub::start(|_| Reply::Status(400, "Missing instanceId (stub)"));
+    let good = Stub::start(healthy);
+    let client = fast_client(&both(&refusing, &good), "final-400");
+    client.start().unwrap();
+    let failure = client.wait_registered(800).unwrap_err();
+    assert!(failure.message.contains("HTTP 400"), "{}", failure.message);
+    assert!(good.requests().is_empty(), "a configuration problem is not failed over");
+    client.stop(1000).unwrap();
+}
+
+#[test]
+fn the_quarantine_is_lifted_when_every_server_fails() {
+    let a = Stub::start(|_| Reply::Status(503, "a down"));
+    let b = Stub::start(|_| Reply::Status(503, "b down"));
+    let client = Client::new(&both(&a, &b), "all-failing", &[]).unwrap();
+    client.start().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    // Every retry tries both again (100, 200, 400 ms backoff: 3-5 attempts each).
+    let (na, nb) = (a.requests().len(), b.requests().len());
+    assert!(na >= 3 && nb >= 3, "{na} / {nb}");
+    client.stop(1000).unwrap();
+}
+
+/// Retries of instances that failed together spread out (jitter): the spread of the times of
+/// their later retries is shown, not just claimed.
+#[test]
+fn retries_of_many_instances_are_jittered() {
+    let failing = Stub::start(|_| Reply::Status(503, "down"));
+    let clients: Vec<Client> = (0..20)
+        .map(|i| Client::new(&failing.url(), &format!("jitter-{i}"), &[]).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    for c in &clients {
+        c.start().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1600));
+    drop(clients);
+    // The 4th request of each client (after 100 + 200 + 400 ms steps, each jittered to
+    // 50-100 %): without jitter they would all land within a few ms of each other.
+    let mut by_client: std::collections::HashMap<String, Vec<Duration>> = Default::default();
+    for r in failing.requests() {
+        if r.method == "POST" {
+            by_client
+                .entry(r.path.clone())
+                .or_default()
+                .push(r.at.duration_since(t0));
+        }
+    }
+    let fourth: Vec<u128> = by_client
+        .values()
+        .filter_map(|times| times.get(3).map(Duration::as_millis))
+        .collect();
+    assert!(fourth.len() >= 15, "{by_client:?}");
+    let spread = fourth.iter().max().unwrap() - fourth.iter().min().unwrap();
+    eprintln!("4th retry of {} instances: spread over {spread} ms: {fourth:?}", fourth.len());
+    assert!(spread >= 60, "4th retries within {spread} ms: {fourth:?}");
+}
+
+#[test]
+fn stop_says_when_the_registry_was_not_told() {
+    let refuses_delete = Stub::start(|r| match r.method.as_str() {
+        "DELETE" => Reply::Status(500, "delete refused (stub)"),
+        _ => healthy(r),
+    });
+    let client = fast_client(&refuses_delete.url(), "no-delete");
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(3000).unwrap();
+    let failure = client.stop(2000).unwrap_err();
+    assert_eq!(failure.status, REGISTRAR_ERR_REJECTED);
+    for word in ["DELETE", "HTTP 500", "delete refused (stub)", "not told"] {
+        assert!(failure.message.contains(word), "{word}: {}", failure.message);
+    }
+    // Asked again, stop gives the same truth.
+    assert_eq!(client.stop(2000).unwrap_err(), failure);
+
+    // DOWN refused but DELETE done: the registry was told.
+    let refuses_down = Stub::start(|r| match r.method.as_str() {
+        "POST" if String::from_utf8_lossy(&r.body).contains("\"DOWN\"") => {
+            Reply::Status(500, "no")
+        }
+        _ => healthy(r),
+    });
+    let client = fast_client(&refuses_down.url(), "no-down");
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(3000).unwrap();
+    client.stop(2000).unwrap();
+}
+
+/// A heartbeat or registration hung on one URL must not go on to the next URL after stop
+/// returned, and the log callback is not called after stop returned.
+#[test]
+fn after_stop_returns_nothing_is_sent_and_nothing_called() {
+    static LOG: LogSink = LogSink {
+        lines: std::sync::Mutex::new(Vec::new()),
+    };
+    let hanging = Stub::start(|_| Reply::Hang(Duration::from_secs(10)));
+    let good = Stub::start(healthy);
+    let client = Client::new(&both(&hanging, &good), "after-stop", &[("timeout", "1")]).unwrap();
+    install_log(&client, &LOG);
+    client.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // the registration hangs on the first URL
+    let started = Instant::now();
+    let result = client.stop(300);
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert_eq!(result.unwrap_err().status, REGISTRAR_ERR_TIMEOUT);
+    let logged = LOG.lines.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(1500)); // past the hung request's 1 s timeout
+    assert!(good.requests().is_empty(), "{:?}", good.requests());
+    assert_eq!(LOG.lines.lock().unwrap().len(), logged, "{:?}", LOG.lines.lock().unwrap());
+}
+
+#[test]
+fn a_3xx_is_an_error_naming_status_and_location() {
+    let good = Stub::start(healthy);
+    let target = format!("{}apps/ELSEWHERE", good.url());
+    let redirecting = Stub::start(move |_| Reply::Redirect(302, target.clone()));
+    let client = fast_client(&redirecting.url(), "redirected");
+    client.start().unwrap();
+    let failure = client.wait_registered(800).unwrap_err();
+    assert!(
+        failure.message.contains("HTTP 302") && failure.message.contains("apps/ELSEWHERE"),
+        "{}",
+        failure.message
+    );
+    assert!(good.requests().is_empty(), "the redirect was not followed");
+    client.stop(500).unwrap();
+
+    let d = discovery(&redirecting.url(), &[]);
+    d.start().unwrap();
+    let e = d.refresh(Duration::from_secs(3)).unwrap_err();
+    assert!(matches!(e, Error::Rejected { status: 302, .. }), "{e}");
+}
+
+#[test]
+fn responses_are_read_under_a_cap() {
+    // An endless registry answer: an error that names the limit, the host lives on.
+    let endless = Stub::start(|r| match r.method.as_str() {
+        "GET" => Reply::Endless,
+        _ => healthy(r),
+    });
+    let d = discovery(&endless.url(), &[("REGISTRY_MAX_RESPONSE_BYTES", "1000000")]);
+    d.start().unwrap();
+    let e = d.refresh(Duration::from_secs(10)).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("larger than 1000000 bytes") && text.contains("REGISTRY_MAX_RESPONSE_BYTES"),
+        "{text}"
+    );
+
+    // Over the cap after decompression (the compressed stream is as large; the cap counts what
+    // it decodes to).
+    let big = format!("{{\"x\":\"{}\"}}", "a".repeat(2_000_000));
+    let packed = Arc::new(gzip_stored(big.as_bytes()));
+    let gz = Stub::start(move |_| Reply::Gzip(packed.to_vec()));
+    let d = discovery(&gz.url(), &[("REGISTRY_MAX_RESPONSE_BYTES", "1000000")]);
+    d.start().unwrap();
+    let e = d.refresh(Duration::from_secs(10)).unwrap_err();
+    assert!(e.to_string().contains("larger than 1000000 bytes"), "{e}");
+
+    // A body that stops arriving is a timeout that says so, not a JSON error.
+    let stalled = Stub::start(|_| Reply::Stall(Duration::from_secs(5)));
+    let d = discovery(&stalled.url(), &[]);
+    d.start().unwrap();
+    let e = d.refresh(Duration::from_secs(10)).unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout(_)) && e.to_string().contains("stopped arriving"),
+        "{e}"
+    );
+
+    // Registration answers have a small cap.
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = posts.clone();
+    let huge_post = Stub::start(move |r| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        match r.method.as_str() {
+            "POST" => Reply::Endless,
+            _ => healthy(r),
+        }
+    });
+    let client = fast_client(&huge_post.url(), "huge-answer");
+    client.start().unwrap();
+    let failure = client.wait_registered(1500).unwrap_err();
+    assert!(failure.message.contains("larger than 65536 bytes"), "{}", failure.message);
+    assert!(posts.load(Ordering::SeqCst) >= 1);
+    client.stop(500).unwrap();
+
+    // The setting is validated.
+    let mut settings = Settings::new();
+    settings.set("url", &endless.url()).unwrap();
+    settings.set("REGISTRY_MAX_RESPONSE_BYTES", "12").unwrap();
+    let e = DiscoveryConfig::from_settings(&settings).unwrap_err();
+    assert!(e.to_string().contains("REGISTRY_MAX_RESPONSE_BYTES '12'"), "{e}");
+}
