@@ -24,7 +24,7 @@ trap 'exit 130' INT TERM
 echo "== build"
 cargo build --release --locked -q
 cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/c bench/core/bench.c -o "$work/bench" \
-  -L"$lib" -lregistrar -Wl,-rpath,"$lib"
+  -pthread -L"$lib" -lregistrar -Wl,-rpath,"$lib"
 
 url=${REGISTRAR_BENCH_EUREKA_URL:-}
 if [ -z "$url" ]; then
