@@ -531,7 +531,10 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(500));
         for base in [100, 200, 400, 500, 500] {
             let wait = b.step().as_millis();
-            assert!((base / 2..=base).contains(&wait), "{wait} ms for a {base} ms step");
+            assert!(
+                (base / 2..=base).contains(&wait),
+                "{wait} ms for a {base} ms step"
+            );
         }
         b.reset();
         assert!(b.step() <= Duration::from_millis(100));
@@ -559,6 +562,10 @@ mod tests {
             *slots.entry(w / 10_000).or_insert(0) += 1;
         }
         let busiest = slots.values().max().unwrap();
-        assert!(slots.len() >= 35 && *busiest <= 60, "{} slots, busiest {busiest}", slots.len());
+        assert!(
+            slots.len() >= 35 && *busiest <= 60,
+            "{} slots, busiest {busiest}",
+            slots.len()
+        );
     }
 }

@@ -82,7 +82,10 @@ fn other_4xx_answers_are_final() {
     client.start().unwrap();
     let failure = client.wait_registered(800).unwrap_err();
     assert!(failure.message.contains("HTTP 400"), "{}", failure.message);
-    assert!(good.requests().is_empty(), "a configuration problem is not failed over");
+    assert!(
+        good.requests().is_empty(),
+        "a configuration problem is not failed over"
+    );
     client.stop(1000).unwrap();
 }
 
@@ -130,7 +133,10 @@ fn retries_of_many_instances_are_jittered() {
         .collect();
     assert!(fourth.len() >= 15, "{by_client:?}");
     let spread = fourth.iter().max().unwrap() - fourth.iter().min().unwrap();
-    eprintln!("4th retry of {} instances: spread over {spread} ms: {fourth:?}", fourth.len());
+    eprintln!(
+        "4th retry of {} instances: spread over {spread} ms: {fourth:?}",
+        fourth.len()
+    );
     assert!(spread >= 60, "4th retries within {spread} ms: {fourth:?}");
 }
 
@@ -147,16 +153,18 @@ fn stop_says_when_the_registry_was_not_told() {
     let failure = client.stop(2000).unwrap_err();
     assert_eq!(failure.status, REGISTRAR_ERR_REJECTED);
     for word in ["DELETE", "HTTP 500", "delete refused (stub)", "not told"] {
-        assert!(failure.message.contains(word), "{word}: {}", failure.message);
+        assert!(
+            failure.message.contains(word),
+            "{word}: {}",
+            failure.message
+        );
     }
     // Asked again, stop gives the same truth.
     assert_eq!(client.stop(2000).unwrap_err(), failure);
 
     // DOWN refused but DELETE done: the registry was told.
     let refuses_down = Stub::start(|r| match r.method.as_str() {
-        "POST" if String::from_utf8_lossy(&r.body).contains("\"DOWN\"") => {
-            Reply::Status(500, "no")
-        }
+        "POST" if String::from_utf8_lossy(&r.body).contains("\"DOWN\"") => Reply::Status(500, "no"),
         _ => healthy(r),
     });
     let client = fast_client(&refuses_down.url(), "no-down");
@@ -181,12 +189,21 @@ fn after_stop_returns_nothing_is_sent_and_nothing_called() {
     std::thread::sleep(Duration::from_millis(300)); // the registration hangs on the first URL
     let started = Instant::now();
     let result = client.stop(300);
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(result.unwrap_err().status, REGISTRAR_ERR_TIMEOUT);
     let logged = LOG.lines.lock().unwrap().len();
     std::thread::sleep(Duration::from_millis(1500)); // past the hung request's 1 s timeout
     assert!(good.requests().is_empty(), "{:?}", good.requests());
-    assert_eq!(LOG.lines.lock().unwrap().len(), logged, "{:?}", LOG.lines.lock().unwrap());
+    assert_eq!(
+        LOG.lines.lock().unwrap().len(),
+        logged,
+        "{:?}",
+        LOG.lines.lock().unwrap()
+    );
 }
 
 #[test]
@@ -218,7 +235,10 @@ fn responses_are_read_under_a_cap() {
         "GET" => Reply::Endless,
         _ => healthy(r),
     });
-    let d = discovery(&endless.url(), &[("REGISTRY_MAX_RESPONSE_BYTES", "1000000")]);
+    let d = discovery(
+        &endless.url(),
+        &[("REGISTRY_MAX_RESPONSE_BYTES", "1000000")],
+    );
     d.start().unwrap();
     let e = d.refresh(Duration::from_secs(10)).unwrap_err();
     let text = e.to_string();
@@ -260,7 +280,11 @@ fn responses_are_read_under_a_cap() {
     let client = fast_client(&huge_post.url(), "huge-answer");
     client.start().unwrap();
     let failure = client.wait_registered(1500).unwrap_err();
-    assert!(failure.message.contains("larger than 65536 bytes"), "{}", failure.message);
+    assert!(
+        failure.message.contains("larger than 65536 bytes"),
+        "{}",
+        failure.message
+    );
     assert!(posts.load(Ordering::SeqCst) >= 1);
     client.stop(500).unwrap();
 
@@ -269,5 +293,8 @@ fn responses_are_read_under_a_cap() {
     settings.set("url", &endless.url()).unwrap();
     settings.set("REGISTRY_MAX_RESPONSE_BYTES", "12").unwrap();
     let e = DiscoveryConfig::from_settings(&settings).unwrap_err();
-    assert!(e.to_string().contains("REGISTRY_MAX_RESPONSE_BYTES '12'"), "{e}");
+    assert!(
+        e.to_string().contains("REGISTRY_MAX_RESPONSE_BYTES '12'"),
+        "{e}"
+    );
 }
