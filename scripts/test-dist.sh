@@ -329,7 +329,7 @@ one_version() {
   fi
   # No copy of the version may be written anywhere but Cargo.toml.
   if git grep -nE "^(version = |__version__ = |#define REGISTRAR_VERSION )\"[0-9]" -- \
-    ':!Cargo.toml' ':!Cargo.lock' ':!include/registrar.h' ':!**/Cargo.toml'; then
+    ':!Cargo.toml' ':!Cargo.lock' ':!include/registrar.h' ':!**/Cargo.toml' ':!**/Cargo.lock'; then
     echo "a hand-written version outside Cargo.toml"; bad=1
   fi
   return $bad
