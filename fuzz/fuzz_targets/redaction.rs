@@ -71,12 +71,9 @@ fn host() -> HostDefaults {
 }
 
 fn leaked(output: &str) -> bool {
-    // The marker raw, percent-encoded (either case), or as a Debug escape.
-    let encoded = encode(&MARK.to_string());
-    output.contains(MARK)
-        || output.contains(&encoded)
-        || output.contains(&encoded.to_lowercase())
-        || output.contains("\\u{e000}")
+    // The marker raw, percent-encoded (any case), or as a Debug escape.
+    let lower = output.to_ascii_lowercase();
+    output.contains(MARK) || lower.contains("%ee%80%80") || lower.contains("\\u{e000}")
 }
 
 fuzz_target!(|input: Input| {
@@ -95,11 +92,8 @@ fuzz_target!(|input: Input| {
     } else {
         scheme
     };
-    let url = format!(
-        "{scheme}{user_info}{}{}",
-        clean(&input.host),
-        clean(&input.url_after)
-    );
+    let rest = format!("{}{}", clean(&input.host), clean(&input.url_after));
+    let url = format!("{scheme}{user_info}{rest}");
     let mut list: Vec<String> = Vec::new();
     list.extend(input.others.0.as_deref().map(clean));
     list.push(url);
@@ -107,12 +101,17 @@ fuzz_target!(|input: Input| {
 
     // The fuzzer learns the marker's spellings from the checks below and may write them
     // itself, also split across two inputs that end up side by side: such inputs say nothing.
-    let public: Vec<String> = input.values.iter().map(|(_, v)| clean(v)).collect();
-    if leaked(&format!(
-        "{} {}",
-        list.join(",").replace(MARK, ""),
-        public.join(" ")
-    )) {
+    // (What is checked is everything but the password itself.)
+    let others =
+        [input.others.0.as_deref(), input.others.1.as_deref()].map(|o| clean(o.unwrap_or("")));
+    let values: Vec<String> = input.values.iter().map(|(_, v)| clean(v)).collect();
+    let public = format!(
+        "{} {scheme}{user}:@{rest} {} {}",
+        others[0],
+        others[1],
+        values.join(" ")
+    );
+    if leaked(&public) {
         return;
     }
 
