@@ -182,7 +182,7 @@ fuzz_target!(|input: Input| {
             }
             assert!(u64::from(config.lease_duration_secs) > config.heartbeat_interval.as_secs());
             // Names travel as one path segment each: the server must see exactly them.
-            let base = url::Url::parse(&config.service_urls[0].base).unwrap();
+            let base = url::Url::parse(&config.service_urls[0].base()).unwrap();
             // A base the server itself cannot read (the user's own %2F, say) proves nothing.
             let Ok((mut base_segments, _)) = server_view(base.as_str()) else {
                 return;
@@ -223,9 +223,9 @@ fn check_service_urls(urls: &[registrar::config::ServiceUrl], settings: &Setting
     assert!(!urls.is_empty());
     let user_set = settings.get("REGISTRY_USER").unwrap().is_some();
     for service in urls {
-        let base = url::Url::parse(&service.base)
-            .unwrap_or_else(|e| panic!("base {:?} does not parse: {e}", service.base));
-        assert_eq!(base.as_str(), service.base, "base not in normal form");
+        let base = url::Url::parse(&service.base())
+            .unwrap_or_else(|e| panic!("base {:?} does not parse: {e}", service.base()));
+        assert_eq!(base.as_str(), service.base(), "base not in normal form");
         assert!(matches!(base.scheme(), "http" | "https"));
         assert!(base.host_str().is_some_and(|h| !h.is_empty()));
         assert!(
@@ -236,12 +236,12 @@ fn check_service_urls(urls: &[registrar::config::ServiceUrl], settings: &Setting
         assert!(
             base.path().ends_with('/'),
             "base {} does not end in /",
-            service.base
+            service.base()
         );
         assert!(
             !base.path().ends_with("/apps/"),
             "seed form kept: {}",
-            service.base
+            service.base()
         );
         if user_set {
             let creds = service.credentials.as_ref().expect("REGISTRY_USER given");

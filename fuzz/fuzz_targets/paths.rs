@@ -60,7 +60,7 @@ fuzz_target!(|input: Input| {
     let Ok(config) = Config::from_settings_with(&settings, &host()) else {
         return;
     };
-    let base = url::Url::parse(&config.service_urls[0].base).unwrap();
+    let base = url::Url::parse(&config.service_urls[0].base()).unwrap();
     // A base path the server itself cannot read (an encoded '/' the user wrote) proves nothing.
     let Ok((mut want, _)) = server_view(base.as_str()) else {
         return;
