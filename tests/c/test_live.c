@@ -77,7 +77,9 @@ static void test_lifecycle(void) {
     double took = tu_now_ms() - t0;
     CHECK(code == 200 && strcmp(shown_status(), "UP") == 0, "GET %d status %s", code,
           shown_status());
-    CHECK(took < 1000, "visible UP %.1f ms after start (< 1 s)", took);
+    /* Registered at start, not after a heartbeat interval; the bound is generous because a loaded
+     * CI machine can take a second for the JVM to answer (speed is measured in bench/, not here). */
+    CHECK(took < 5000, "visible UP %.1f ms after start (< 5 s)", took);
     CHECK(tu_contains(body, "\"app\":\"" APP "\"") && tu_contains(body, "\"ipAddr\":\"127.0.0.1\""),
           "payload as configured");
 
@@ -92,11 +94,16 @@ static void test_lifecycle(void) {
     /* Heartbeats every 0.2 s renew the lease. */
     long long renewed0 = tu_json_number(body, "lastRenewalTimestamp");
     uint64_t beats0 = info.heartbeats;
-    tu_sleep_ms(900);
-    CHECK_STATUS(registrar_client_get_info(c, &info), REGISTRAR_OK);
+    /* At least 3 heartbeats follow (0.6 s at the 0.2 s interval; up to 5 s allowed on a loaded
+     * machine: this checks that heartbeats keep going, not how fast). */
+    for (int i = 0; i < 50; i++) {
+        tu_sleep_ms(100);
+        CHECK_STATUS(registrar_client_get_info(c, &info), REGISTRAR_OK);
+        if (info.heartbeats >= beats0 + 3) break;
+    }
     code = get_status_code(url, id, NULL);
     long long renewed1 = tu_json_number(body, "lastRenewalTimestamp");
-    CHECK(info.heartbeats >= beats0 + 3, "heartbeats %llu -> %llu in 0.9 s",
+    CHECK(info.heartbeats >= beats0 + 3, "heartbeats %llu -> %llu within 5 s",
           (unsigned long long)beats0, (unsigned long long)info.heartbeats);
     CHECK(code == 200 && renewed1 > renewed0, "lastRenewalTimestamp %lld -> %lld", renewed0,
           renewed1);
