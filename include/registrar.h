@@ -301,6 +301,20 @@ typedef void (*registrar_log_callback)(void *user_data, int32_t level, const cha
 typedef void (*registrar_free_callback)(void *user_data);
 
 /**
+ * A host's health check: returns nonzero when the service is healthy, 0 when it is not.
+ *
+ * Called with `user_data` as given, every REGISTRY_HEALTH_INTERVAL seconds, on a thread of
+ * registrar's (`registrar-health`, one per client with a check; never the thread that sends
+ * heartbeats), never twice at once for one client. registrar waits for it at most
+ * REGISTRY_TIMEOUT: a call that takes longer counts as a failure and is left to return on its
+ * own; no other call starts before it has, and every interval missed meanwhile counts as a
+ * failure too. It must not call `registrar_client_free`. No call starts after
+ * `registrar_client_stop` returns (a call still running then is abandoned: its result is
+ * ignored).
+ */
+typedef int32_t (*registrar_health_check)(void *user_data);
+
+/**
  * A snapshot of a client, filled by `registrar_client_get_info`.
  */
 typedef struct {
@@ -469,6 +483,21 @@ registrar_status registrar_client_set_logger(const registrar_client *client,
                                              int32_t max_level);
 
 /**
+ * Sets the client's health check (NULL removes it; its `free_user_data` is then called, after
+ * its last call). Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
+ * (see `registrar_health_check` for the thread and the bounds): after REGISTRY_HEALTH_THRESHOLD
+ * failures in a row the instance is registered DOWN; after as many passes, with the status
+ * set by `registrar_client_set_status` again (which keeps working meanwhile: it is the status
+ * shown while the check passes). It replaces REGISTRY_HEALTH_URL while set. The verdict starts
+ * over as healthy. On error the check is not installed and `free_user_data` is not called.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_client_set_health_check(const registrar_client *client,
+                                                   registrar_health_check check,
+                                                   void *user_data,
+                                                   registrar_free_callback free_user_data);
+
+/**
  * Starts the client (its task on the background thread, starting that thread if it is the
  * process's first) and returns at once: it registers (status STARTING unless
  * set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.
@@ -570,8 +599,12 @@ registrar_status registrar_client_app_name(const registrar_client *client,
 
 /**
  * Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
- * within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). A client never started just
- * becomes stopped. After it returns, no request for this instance leaves the process (a
+ * within `timeout_ms` (0: REGISTRY_DRAIN_SECONDS + REGISTRY_TIMEOUT). A client never started
+ * just becomes stopped. With REGISTRY_DRAIN_SECONDS, the instance is registered DOWN at once
+ * and stays registered, heartbeating, for the drain, so callers' caches drop it before the
+ * DELETE; a `timeout_ms` shorter than drain + REGISTRY_TIMEOUT cuts the drain short, keeping
+ * REGISTRY_TIMEOUT (at most half of `timeout_ms`) for the DELETE. No health check starts after
+ * it returns. After it returns, no request for this instance leaves the process (a
  * request in flight, on any URL, is abandoned at the deadline) and the log callback is not
  * called any more. Called from the log callback it only requests the stop.
  * It returns REGISTRAR_OK only when the registry was told (the DELETE succeeded, or the
@@ -585,7 +618,8 @@ registrar_status registrar_client_app_name(const registrar_client *client,
 registrar_status registrar_client_stop(const registrar_client *client, uint32_t timeout_ms);
 
 /**
- * Frees a client, stopping it first if it is running (bounded by REGISTRAR_TIMEOUT). NULL is
+ * Frees a client, stopping it first if it is running (bounded as `registrar_client_stop` with
+ * timeout 0: the drain plus REGISTRY_TIMEOUT). NULL is
  * a no-op. In a fork() child it only releases memory. Must not race other calls on the client
  * and must not be called from its log callback.
  */

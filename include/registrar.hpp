@@ -90,6 +90,9 @@ enum class LogLevel : int32_t {
 /// Receives the library's log messages on its background thread (see set_logger).
 using Logger = std::function<void(LogLevel, std::string_view)>;
 
+/// The service's health: true when healthy (see Client::set_health_check).
+using HealthCheck = std::function<bool()>;
+
 namespace detail {
 
 /// The calling thread's last registrar error message (whole, however long).
@@ -195,6 +198,15 @@ inline void log_trampoline(void *user_data, int32_t level, const char *message) 
     }
 }
 
+/// A check that throws counts as failing.
+inline int32_t health_trampoline(void *user_data) {
+    try {
+        return (*static_cast<HealthCheck *>(user_data))() ? 1 : 0;
+    } catch (...) {
+        return 0;
+    }
+}
+
 } // namespace detail
 
 /// Every live handle's counters in the Prometheus text format (serve it from /metrics).
@@ -269,6 +281,21 @@ public:
         registrar_status status = registrar_client_set_logger(
             handle_.get(), detail::log_trampoline, held, detail::Callback<Logger>::free,
             static_cast<int32_t>(max_level));
+        if (status != REGISTRAR_OK) delete held; // not installed: the library did not take it
+        detail::check(status);
+    }
+    /// The service's health check, run every REGISTRY_HEALTH_INTERVAL on a thread of the
+    /// library's (bounded by REGISTRY_TIMEOUT, never twice at once): the instance is registered
+    /// DOWN after REGISTRY_HEALTH_THRESHOLD failures (false, or an exception) in a row, with
+    /// the status set by set_status again after as many passes. An empty one removes it.
+    void set_health_check(HealthCheck check) {
+        if (!check) {
+            detail::check(registrar_client_set_health_check(handle_.get(), nullptr, nullptr, nullptr));
+            return;
+        }
+        auto *held = new HealthCheck(std::move(check));
+        registrar_status status = registrar_client_set_health_check(
+            handle_.get(), detail::health_trampoline, held, detail::Callback<HealthCheck>::free);
         if (status != REGISTRAR_OK) delete held; // not installed: the library did not take it
         detail::check(status);
     }

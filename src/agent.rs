@@ -9,8 +9,13 @@
 //!              │   └───────────────────────────────┘  └─────────────────────┘
 //!              └── heartbeat 404 (server restarted / evicted us)
 //! any local change (status, metadata) ──► POST again with a newer lastDirtyTimestamp
-//! stop ──► POST status DOWN ──► DELETE ──► stopped (no request after this)
+//! health verdict changes (src/health_watch.rs) ──► the same: DOWN while unhealthy
+//! stop ──► POST status DOWN ──► (drain: heartbeats as DOWN) ──► DELETE ──► stopped
 //! ```
+//!
+//! The status sent is the *effective* status ([`State::effective_status`]): DOWN while the
+//! health check fails or the instance drains, otherwise the status the host set. Every change
+//! of it goes through [`Shared::status_changed`], with its [`StatusCause`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,6 +27,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::config::{check_metadata_key, Config};
 use crate::error::{Error, Result};
 use crate::eureka::{EurekaHttp, Heartbeat};
+use crate::health_watch::{CheckResult, HealthCheckFn, HealthState, HealthWatch};
 use crate::instance::{next_dirty_timestamp, registration_body, InstanceStatus};
 use crate::metrics::{ClientMetrics, HeartbeatResult};
 use crate::worker::{on_agent_thread, Backoff, Job, Logger, Signal, Task};
@@ -52,10 +58,28 @@ pub struct Counters {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub phase: Phase,
+    /// The status the registry is meant to show: DOWN while the health check fails or the
+    /// instance drains, otherwise `host_status`.
     pub status: InstanceStatus,
+    /// The status the host set.
+    pub host_status: InstanceStatus,
+    pub health: HealthState,
+    /// stop is keeping the instance registered as DOWN until callers' caches have dropped it.
+    pub draining: bool,
     pub counters: Counters,
     /// The error of the most recent failed request; cleared by the next success.
     pub last_error: Option<Error>,
+}
+
+/// Why the effective status changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusCause {
+    /// The host called set_status.
+    Host,
+    /// The health check's verdict changed (the message: why it fails; `None`: it passes again).
+    HealthCheck(Option<String>),
+    /// stop marked the instance DOWN for the drain.
+    Stop,
 }
 
 /// Our knowledge of the registry's copy of the instance.
@@ -71,8 +95,12 @@ enum ServerView {
 
 struct State {
     phase: Phase,
-    /// The status the host wants the registry to show.
+    /// The status the host wants the registry to show (see `effective_status`).
     status: InstanceStatus,
+    /// Why the health check fails, while its verdict is "unhealthy".
+    health_failure: Option<String>,
+    /// While stop drains: when the DELETE is due.
+    drain_until: Option<Instant>,
     metadata: BTreeMap<String, String>,
     /// Version of the local state (status + metadata), as Eureka's lastDirtyTimestamp.
     dirty_timestamp: u64,
@@ -105,6 +133,7 @@ struct Shared {
     log: Logger,
     /// Counted where results are recorded below; rendered by `crate::metrics`.
     metrics: Arc<ClientMetrics>,
+    health: HealthWatch,
 }
 
 /// One instance's registration, driven by a task on the agent thread once started.
@@ -113,7 +142,12 @@ pub struct Agent {
     shared: Arc<Shared>,
     /// The running task, from start on.
     task: Mutex<Option<Arc<Task>>>,
+    /// The health watcher's task, from start on (idle while no check is configured).
+    health_task: Mutex<Option<Task>>,
 }
+
+/// The health watcher's task: applies each change of the verdict to the agent.
+struct HealthJob(Arc<Shared>);
 
 /// What the worker does next, decided under the lock and carried out without it.
 enum Action {
@@ -130,6 +164,8 @@ enum Action {
     },
     Deregister {
         registered: bool,
+        /// The registry already holds the instance as DOWN (after a drain).
+        down_held: bool,
         metadata: BTreeMap<String, String>,
         dirty_timestamp: u64,
     },
@@ -143,6 +179,8 @@ impl Agent {
         let state = State {
             phase: Phase::NotStarted,
             status: InstanceStatus::Starting,
+            health_failure: None,
+            drain_until: None,
             metadata: config.metadata.clone(),
             dirty_timestamp: next_dirty_timestamp(0),
             accepted_timestamp: 0,
@@ -157,8 +195,10 @@ impl Agent {
             backoff: Backoff::new(config.heartbeat_interval.min(Duration::from_secs(30))),
         };
         let metrics = ClientMetrics::register(&config.app_name, &config.instance_id);
+        let health = HealthWatch::new(config.health.clone());
         Ok(Agent {
             shared: Arc::new(Shared {
+                health,
                 config,
                 http,
                 metrics,
@@ -168,6 +208,7 @@ impl Agent {
                 log: Logger::default(),
             }),
             task: Mutex::new(None),
+            health_task: Mutex::new(None),
         })
     }
 
@@ -195,9 +236,14 @@ impl Agent {
                 Phase::NotStarted => state.phase = Phase::Registering,
             }
         }
-        match Task::spawn(Arc::clone(&self.shared)) {
-            Ok(spawned) => {
+        let spawned = Task::spawn(Arc::clone(&self.shared)).and_then(|spawned| {
+            let health = Task::spawn(Arc::new(HealthJob(Arc::clone(&self.shared))))?;
+            Ok((spawned, health))
+        });
+        match spawned {
+            Ok((spawned, health)) => {
                 *task = Some(Arc::new(spawned));
+                *self.health_task.lock() = Some(health);
                 Ok(())
             }
             Err(e) => {
@@ -215,11 +261,35 @@ impl Agent {
                 "status UNKNOWN cannot be registered (Eureka would answer every heartbeat with 404)".into(),
             ));
         }
+        let mut before = None;
         self.change(|state| {
+            before = Some(state.effective_status());
             let changed = state.status != status;
             state.status = status;
             changed
-        })
+        })?;
+        if before.is_some_and(|b| b != status) {
+            let after = self.shared.state.lock().effective_status();
+            if before != Some(after) {
+                self.shared
+                    .status_changed(before.unwrap_or(after), after, StatusCause::Host);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets (`Some`) or removes (`None`) the host's health check, run every
+    /// REGISTRY_HEALTH_INTERVAL once started (see `crate::health_watch`): the instance is
+    /// registered DOWN after REGISTRY_HEALTH_THRESHOLD failures in a row, with the host's
+    /// status again after as many passes. It replaces REGISTRY_HEALTH_URL while set. The
+    /// verdict starts over as healthy.
+    pub fn set_health_check(&self, check: Option<Arc<HealthCheckFn>>) -> Result<()> {
+        if self.shared.state.lock().phase == Phase::Stopped {
+            return Err(Error::ShutDown);
+        }
+        self.shared.health.set_check(check);
+        self.shared.apply_health(Ok(()));
+        Ok(())
     }
 
     /// Sets (`Some`) or removes (`None`) one metadata entry; reaches the registry by re-registration.
@@ -262,7 +332,10 @@ impl Agent {
         let counts = self.shared.metrics.counts();
         Snapshot {
             phase: state.phase,
-            status: state.status,
+            status: state.effective_status(),
+            host_status: state.status,
+            health: self.shared.health.state(),
+            draining: state.drain_until.is_some(),
             counters: Counters {
                 registrations: counts.registrations_success,
                 heartbeats: counts.heartbeats_success,
@@ -315,13 +388,19 @@ impl Agent {
     }
 
     /// Marks the instance DOWN, deregisters it (DELETE) and ends the task, all within
-    /// `timeout`. Returns an error naming what failed when the registry was not told (the DELETE
+    /// `timeout` (see [`Config::default_stop_timeout`] for a sensible one). With a drain
+    /// (REGISTRY_DRAIN_SECONDS), the instance is registered DOWN at once and kept registered,
+    /// heartbeating, for the drain, so callers' caches drop it before it is deleted; a
+    /// `timeout` shorter than drain + REGISTRY_TIMEOUT cuts the drain short, leaving the DELETE
+    /// REGISTRY_TIMEOUT (at most half the timeout).
+    /// Returns an error naming what failed when the registry was not told (the DELETE
     /// failed or did not fit in `timeout`); calling it again returns the same outcome. After it
-    /// returns no request for this instance leaves the process and the logger is not called
-    /// any more. Called on the agent thread itself (from a log
+    /// returns no request for this instance leaves the process, the logger is not called
+    /// any more and no health check starts. Called on the agent thread itself (from a log
     /// callback), it only requests the stop, which the task performs when the callback returns.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        let mut drain_started = None;
         {
             let mut state = self.shared.state.lock();
             if state.phase == Phase::NotStarted {
@@ -330,20 +409,49 @@ impl Agent {
                 return Ok(());
             }
             if state.phase != Phase::Stopped {
+                let before = state.effective_status();
                 state.phase = Phase::Stopped;
+                let drain = self.drain_within(timeout);
+                if !drain.is_zero() && (state.registered() || state.unconfirmed_registration) {
+                    // DOWN at once, through the usual registration path.
+                    state.drain_until = Some(Instant::now() + drain);
+                    state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
+                    state.register_not_before = Instant::now();
+                    drain_started = Some((before, drain));
+                }
                 self.shared.changed.notify_all();
             }
         }
+        // No health check starts any more; the verdict no longer matters.
+        if let Some(health) = self.health_task.lock().as_ref() {
+            health.abort();
+        }
+        if let Some((before, drain)) = drain_started {
+            if before != InstanceStatus::Down {
+                self.shared
+                    .status_changed(before, InstanceStatus::Down, StatusCause::Stop);
+            }
+            self.shared.log(
+                LogLevel::Info,
+                &format!(
+                    "draining: registered as DOWN for {:.1} s before deregistering",
+                    drain.as_secs_f64()
+                ),
+            );
+        }
         let Some(task) = self.task.lock().clone() else {
+            self.shared.health.close(deadline);
             return Ok(());
         };
         self.shared.signal.request_stop(deadline);
         if on_agent_thread() {
+            self.shared.health.close(deadline);
             return Ok(());
         }
         let finished = task.wait(deadline);
         // Whatever happened, nothing of this handle runs from here on.
         task.abort();
+        self.shared.health.close(deadline);
         self.shared.log.silence();
         let mut state = self.shared.state.lock();
         if !finished && state.stop_outcome.is_none() {
@@ -355,6 +463,16 @@ impl Agent {
             ))));
         }
         state.stop_outcome.clone().unwrap_or(Ok(()))
+    }
+}
+
+impl Agent {
+    /// The part of a stop `timeout` given to the drain: REGISTRY_DRAIN_SECONDS, cut short so
+    /// the DELETE keeps REGISTRY_TIMEOUT (or half the timeout, if that is less).
+    fn drain_within(&self, timeout: Duration) -> Duration {
+        let config = &self.shared.config;
+        let reserve = config.timeout.min(timeout / 2);
+        config.drain.min(timeout.saturating_sub(reserve))
     }
 }
 
@@ -375,11 +493,17 @@ impl Drop for Agent {
     fn drop(&mut self) {
         // If stop was already requested (and perhaps timed out), do not wait a second time.
         if self.shared.state.lock().phase != Phase::Stopped {
-            let _ = self.stop(self.shared.config.timeout);
+            let _ = self.stop(self.shared.config.default_stop_timeout());
         }
         if let Some(task) = self.task.lock().take() {
             task.abort();
         }
+        if let Some(task) = self.health_task.lock().take() {
+            task.abort();
+        }
+        // The host's check is dropped here, on this thread (unless a call of it is still
+        // running: then by the runner thread when it returns).
+        self.shared.health.set_check(None);
         self.shared.log.release();
     }
 }
@@ -397,6 +521,22 @@ impl Job for Shared {
             LogLevel::Error,
             &format!("internal error in the background thread: {message}"),
         );
+    }
+}
+
+impl Job for HealthJob {
+    async fn cycle(self: Arc<Self>) -> bool {
+        let shared = &self.0;
+        let verdict = shared.health.next_change().await;
+        if shared.state.lock().phase == Phase::Stopped {
+            return false;
+        }
+        shared.apply_health(verdict);
+        true
+    }
+
+    fn panicked(&self, message: String) {
+        self.0.panicked(format!("in the health watcher: {message}"));
     }
 }
 
@@ -434,7 +574,7 @@ async fn cycle(shared: &Shared) -> bool {
                 Err(e) if may_have_taken_effect(e) => state.unconfirmed_registration = true,
                 Err(_) => {}
             }
-            if state.phase == Phase::Stopped {
+            if state.phase == Phase::Stopped && state.drain_until.is_none() {
                 // Finished or abandoned as stop came; the deregistration comes next.
                 return true;
             }
@@ -490,7 +630,7 @@ async fn cycle(shared: &Shared) -> bool {
                 ))
                 .await;
             let mut state = shared.state.lock();
-            if state.phase == Phase::Stopped {
+            if state.phase == Phase::Stopped && state.drain_until.is_none() {
                 return true;
             }
             match result {
@@ -515,6 +655,10 @@ async fn cycle(shared: &Shared) -> bool {
                     if state.phase == Phase::Registered {
                         state.phase = Phase::Registering;
                     }
+                    if state.drain_until.is_some() {
+                        // Gone already: nothing left to drain.
+                        state.drain_until = Some(Instant::now());
+                    }
                     state.register_not_before = Instant::now();
                     shared.changed.notify_all();
                     drop(state);
@@ -531,10 +675,12 @@ async fn cycle(shared: &Shared) -> bool {
         }
         Action::Deregister {
             registered,
+            down_held,
             metadata,
             dirty_timestamp,
         } => {
-            let outcome = deregister(shared, registered, &metadata, dirty_timestamp).await;
+            let outcome =
+                deregister(shared, registered, down_held, &metadata, dirty_timestamp).await;
             shared.state.lock().stop_outcome.get_or_insert(outcome);
             false
         }
@@ -566,36 +712,50 @@ fn interim_status(server: ServerView, wanted: InstanceStatus) -> Option<Instance
 /// The action due now, or the time at which one will be (if nothing changes meanwhile).
 fn decide(state: &mut State) -> std::result::Result<Action, Instant> {
     let now = Instant::now();
-    if state.phase == Phase::Stopped {
+    let draining = state.drain_until.is_some_and(|until| now < until);
+    if state.phase == Phase::Stopped && !draining {
+        let down_held = state.drain_until.is_some()
+            && state.server == ServerView::Holds(InstanceStatus::Down)
+            && state.accepted_timestamp == state.dirty_timestamp;
+        state.drain_until = None;
         let dirty = next_dirty_timestamp(state.dirty_timestamp);
         state.dirty_timestamp = dirty;
         return Ok(Action::Deregister {
             registered: state.registered() || state.unconfirmed_registration,
+            down_held,
             metadata: state.metadata.clone(),
             dirty_timestamp: dirty,
         });
     }
+    // Running, or draining: keep the registry's copy current (DOWN while draining) and alive.
+    let drain_end = state.drain_until.unwrap_or(far_future(now));
+    let status = state.effective_status();
     let needs_registration =
         !state.registered() || state.accepted_timestamp != state.dirty_timestamp;
     if needs_registration {
         if now >= state.register_not_before {
             return Ok(Action::Register {
-                status: state.status,
+                status,
                 metadata: state.metadata.clone(),
                 dirty_timestamp: state.dirty_timestamp,
-                interim: interim_status(state.server, state.status),
+                interim: interim_status(state.server, status),
             });
         }
-        Err(state.register_not_before)
+        Err(state.register_not_before.min(drain_end))
     } else {
         if now >= state.next_heartbeat {
             return Ok(Action::Heartbeat {
-                status: state.status,
+                status,
                 dirty_timestamp: state.dirty_timestamp,
             });
         }
-        Err(state.next_heartbeat)
+        Err(state.next_heartbeat.min(drain_end))
     }
+}
+
+/// A time that never comes (a year from now), for "no deadline" in comparisons.
+fn far_future(now: Instant) -> Instant {
+    now + Duration::from_secs(365 * 24 * 3600)
 }
 
 async fn next_action(shared: &Shared) -> Action {
@@ -615,6 +775,7 @@ async fn next_action(shared: &Shared) -> Action {
 async fn deregister(
     shared: &Shared,
     registered: bool,
+    down_held: bool,
     metadata: &BTreeMap<String, String>,
     dirty_timestamp: u64,
 ) -> Result<()> {
@@ -628,7 +789,7 @@ async fn deregister(
         .unwrap_or_else(|| Instant::now() + config.timeout);
     let window_open = || Instant::now() < shared.signal.stop_deadline().unwrap_or(deadline);
     let mut down_failed = None;
-    if window_open() {
+    if window_open() && !down_held {
         // Give DOWN at most half the window, so a hanging server still leaves time for DELETE.
         let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
         let body = registration_body(config, InstanceStatus::Down, metadata, dirty_timestamp);
@@ -701,11 +862,67 @@ impl State {
     fn registered(&self) -> bool {
         matches!(self.server, ServerView::Holds(_))
     }
+
+    /// The status to register: DOWN while the health check fails or the instance drains,
+    /// otherwise the host's.
+    fn effective_status(&self) -> InstanceStatus {
+        if self.health_failure.is_some() || self.drain_until.is_some() {
+            InstanceStatus::Down
+        } else {
+            self.status
+        }
+    }
 }
 
 impl Shared {
     fn log(&self, level: LogLevel, message: &str) {
         self.log.log(level, message);
+    }
+
+    /// Applies a health verdict: DOWN while it fails, the host's status again when it passes.
+    fn apply_health(&self, verdict: CheckResult) {
+        let (before, after) = {
+            let mut state = self.state.lock();
+            if state.phase == Phase::Stopped {
+                return;
+            }
+            let before = state.effective_status();
+            state.health_failure = verdict.clone().err();
+            let after = state.effective_status();
+            if before != after {
+                state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
+                state.register_not_before = Instant::now();
+                self.changed.notify_all();
+                self.signal.wake();
+            }
+            (before, after)
+        };
+        if before != after {
+            self.status_changed(before, after, StatusCause::HealthCheck(verdict.err()));
+        } else if let Err(why) = verdict {
+            // Unhealthy, but the status already says DOWN (the host set it): worth a line still.
+            self.log(LogLevel::Warn, &format!("health check failing: {why}"));
+        }
+    }
+
+    /// The one place where a change of the effective status is announced (called without the
+    /// state lock held, after the state changed; the registration follows on the task).
+    fn status_changed(&self, from: InstanceStatus, to: InstanceStatus, cause: StatusCause) {
+        let why = match &cause {
+            StatusCause::Host => "set by the host".to_string(),
+            StatusCause::HealthCheck(Some(failure)) => format!("health check failing: {failure}"),
+            StatusCause::HealthCheck(None) => "health check passes again".to_string(),
+            StatusCause::Stop => "stopping".to_string(),
+        };
+        let level = match cause {
+            StatusCause::HealthCheck(Some(_)) => LogLevel::Warn,
+            StatusCause::Host => LogLevel::Debug,
+            _ => LogLevel::Info,
+        };
+        self.log(
+            level,
+            &format!("status {} -> {} ({why})", from.as_str(), to.as_str()),
+        );
     }
 
     /// Runs a registration or heartbeat. One in flight when stop comes is let finish, so that

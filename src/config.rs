@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::eureka::Tls;
+use crate::health::{drain_duration, HealthConfig};
 
 /// Every setting registrar knows, with a one-line description (used in docs and messages).
 /// The ONE list: the C API serves it (`registrar_setting_name`/`_description`), the Python
@@ -102,19 +103,19 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "REGISTRY_HEALTH_URL",
-        "registrar command: local http:// URL polled for health, 2xx = healthy",
+        "local http:// URL polled for health (2xx = healthy); failing turns the instance DOWN",
     ),
     (
         "REGISTRY_HEALTH_INTERVAL",
-        "registrar command: seconds between health checks (fractions allowed); default 10",
+        "seconds between health checks (fractions allowed); default 10",
     ),
     (
         "REGISTRY_HEALTH_THRESHOLD",
-        "registrar command: failed (passed) checks in a row that turn DOWN (UP); default 3",
+        "failed (passed) health checks in a row that turn DOWN (UP again); default 3",
     ),
     (
         "REGISTRY_DRAIN_SECONDS",
-        "registrar command: seconds registered as DOWN before the DELETE on stop; default 0",
+        "seconds stop keeps the instance registered as DOWN before the DELETE; default 0",
     ),
 ];
 
@@ -330,6 +331,12 @@ pub struct Config {
     pub timeout: Duration,
     /// Discovery only: how often the registry cache is refreshed.
     pub fetch_interval: Duration,
+    /// REGISTRY_HEALTH_URL / _INTERVAL / _THRESHOLD: the health check the agent runs (a host
+    /// check set through the API replaces the URL).
+    pub health: HealthConfig,
+    /// REGISTRY_DRAIN_SECONDS: how long stop keeps the instance registered as DOWN before the
+    /// DELETE.
+    pub drain: Duration,
 }
 
 /// Where the OS-derived defaults come from; injectable so tests need no real network.
@@ -540,6 +547,8 @@ impl Config {
         }
         let timeout = timeout_setting(settings, &mut problems);
         let fetch_interval = fetch_interval_setting(settings, &mut problems);
+        let health = problems.check(HealthConfig::from_settings(settings).map_err(config_message));
+        let drain = problems.check(drain_duration(settings).map_err(config_message));
 
         problems.into_result()?;
         Ok(Config {
@@ -561,7 +570,22 @@ impl Config {
             lease_duration_secs: lease_duration_secs.unwrap_or_default(),
             timeout,
             fetch_interval,
+            health: checked(health, "health settings")?,
+            drain: drain.unwrap_or_default(),
         })
+    }
+
+    /// How long `stop` may take when the host gives no bound: the drain, then one request.
+    pub fn default_stop_timeout(&self) -> Duration {
+        self.drain + self.timeout
+    }
+}
+
+/// The message of a configuration error, to be listed among the other problems.
+fn config_message(error: Error) -> String {
+    match error {
+        Error::InvalidConfig(message) => message,
+        other => other.to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`instance`]: the instance model and its registration JSON
 //! - [`eureka`]: the Eureka REST protocol (paths, verbs, status codes, auth, failover)
 //! - [`health`]: health settings, bounded HTTP/port probes, the failure/success threshold
+//! - [`health_watch`]: runs a client's health check on schedule, bounded, off the agent thread
 //! - [`agent`]: the lifecycle state machine of one registration
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
 //! - [`worker`]: the one background thread of the process, on which every registration and
@@ -25,6 +26,7 @@ pub mod error;
 pub mod eureka;
 pub mod ffi;
 pub mod health;
+pub mod health_watch;
 pub mod host;
 pub mod instance;
 pub mod metrics;

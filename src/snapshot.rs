@@ -43,6 +43,9 @@ pub fn client_json(agent: &Agent, name: ErrorName) -> String {
         "instance_id": config.instance_id,
         "phase": phase,
         "status": snapshot.status.as_str(),
+        "host_status": snapshot.host_status.as_str(),
+        "draining": snapshot.draining,
+        "health": health_json(&snapshot.health),
         "server": agent.server_in_use(),
         "heartbeat_interval_ms": config.heartbeat_interval.as_millis() as u64,
         "counters": {
@@ -62,6 +65,18 @@ pub fn client_json(agent: &Agent, name: ErrorName) -> String {
         "last_failure_unix_ms": counts.last_failure_unix_ms,
     })
     .to_string()
+}
+
+/// The health check's state; `null` when the client has none.
+fn health_json(health: &crate::health_watch::HealthState) -> Value {
+    if !health.configured {
+        return Value::Null;
+    }
+    json!({
+        "healthy": health.healthy,
+        "last_failure": health.last_failure.as_deref().map(redact_userinfo),
+        "checks": { "passed": health.checks_passed, "failed": health.checks_failed },
+    })
 }
 
 /// The state of a discovery cache as JSON.

@@ -102,7 +102,11 @@ fn plan(args: &Args, supervising: bool) -> Result<Plan, Failure> {
 }
 
 /// Creates and starts the agent (registration as STARTING), logging through `log`.
-fn start_agent(config: Config, log: Log) -> Result<Agent, Failure> {
+fn start_agent(mut config: Config, log: Log) -> Result<Agent, Failure> {
+    // The command follows health and drains itself (readiness first, the signal held back
+    // during the drain): the agent must not check or drain a second time.
+    config.health.url = None;
+    config.drain = Duration::ZERO;
     let agent = Agent::new(config).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
     let level = match log.verbosity {
         Verbosity::Quiet => LogLevel::Warn,

@@ -171,6 +171,31 @@ pub extern "C" fn registrar_client_set_logger(
     })
 }
 
+/// Sets the client's health check (NULL removes it; its `free_user_data` is then called, after
+/// its last call). Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
+/// (see `registrar_health_check` for the thread and the bounds): after REGISTRY_HEALTH_THRESHOLD
+/// failures in a row the instance is registered DOWN; after as many passes, with the status
+/// set by `registrar_client_set_status` again (which keeps working meanwhile: it is the status
+/// shown while the check passes). It replaces REGISTRY_HEALTH_URL while set. The verdict starts
+/// over as healthy. On error the check is not installed and `free_user_data` is not called.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_SHUT_DOWN, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_set_health_check(
+    client: *const registrar_client,
+    check: super::registrar_health_check,
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+) -> registrar_status {
+    guard("registrar_client_set_health_check", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        // Built only once the client is known good: dropping it would free the user data.
+        let check = super::health::c_health_check(check, user_data, free_user_data);
+        client.agent.set_health_check(check)?;
+        Ok(())
+    })
+}
+
 /// Starts the client (its task on the background thread, starting that thread if it is the
 /// process's first) and returns at once: it registers (status STARTING unless
 /// set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.
@@ -401,8 +426,12 @@ pub extern "C" fn registrar_client_app_name(
 }
 
 /// Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
-/// within `timeout_ms` (0: the configured REGISTRY_TIMEOUT). A client never started just
-/// becomes stopped. After it returns, no request for this instance leaves the process (a
+/// within `timeout_ms` (0: REGISTRY_DRAIN_SECONDS + REGISTRY_TIMEOUT). A client never started
+/// just becomes stopped. With REGISTRY_DRAIN_SECONDS, the instance is registered DOWN at once
+/// and stays registered, heartbeating, for the drain, so callers' caches drop it before the
+/// DELETE; a `timeout_ms` shorter than drain + REGISTRY_TIMEOUT cuts the drain short, keeping
+/// REGISTRY_TIMEOUT (at most half of `timeout_ms`) for the DELETE. No health check starts after
+/// it returns. After it returns, no request for this instance leaves the process (a
 /// request in flight, on any URL, is abandoned at the deadline) and the log callback is not
 /// called any more. Called from the log callback it only requests the stop.
 /// It returns REGISTRAR_OK only when the registry was told (the DELETE succeeded, or the
@@ -421,7 +450,7 @@ pub extern "C" fn registrar_client_stop(
         // SAFETY: NULL or a live client.
         let client = unsafe { client_ref(client) }?;
         let timeout = match timeout_ms {
-            0 => client.agent.config().timeout,
+            0 => client.agent.config().default_stop_timeout(),
             ms => Duration::from_millis(ms.into()),
         };
         client.agent.stop(timeout)?;
@@ -429,7 +458,8 @@ pub extern "C" fn registrar_client_stop(
     })
 }
 
-/// Frees a client, stopping it first if it is running (bounded by REGISTRAR_TIMEOUT). NULL is
+/// Frees a client, stopping it first if it is running (bounded as `registrar_client_stop` with
+/// timeout 0: the drain plus REGISTRY_TIMEOUT). NULL is
 /// a no-op. In a fork() child it only releases memory. Must not race other calls on the client
 /// and must not be called from its log callback.
 #[no_mangle]

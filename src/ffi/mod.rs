@@ -13,6 +13,7 @@
 mod client;
 mod config;
 mod discovery;
+mod health;
 mod last_error;
 mod logger;
 mod metrics;
@@ -26,6 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use client::*;
 pub use config::*;
 pub use discovery::*;
+pub use health::registrar_health_check;
 pub use last_error::registrar_last_error_message;
 pub use metrics::registrar_metrics_text;
 pub use settings::*;
