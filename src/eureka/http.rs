@@ -14,13 +14,21 @@
 //! thread that makes the requests, which is the one agent thread: every handle of the process
 //! with the same transport settings shares it, so a thousand registrations against one registry
 //! need a few connections, not a thousand. Timeouts and credentials are set per request.
+//!
+//! At most [`MAX_REQUESTS_PER_SERVER`] requests are in flight to one server (scheme, host and
+//! port) at a time; the others wait for a turn, in order, within their own timeout. Without
+//! that limit a thousand handles starting at once open a thousand connections (each a socket,
+//! TLS state and buffers on our side, a handshake and a thread hand-off on the server's), which
+//! costs more memory and server CPU than reusing a pool-sized set of connections.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::{Client, Method, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{paths, tls, Heartbeat, Tls};
 use crate::config::{Connection, ServiceUrl};
@@ -34,12 +42,18 @@ const MAX_REASON_CHARS: usize = 300;
 /// few enough to cost little memory.
 const IDLE_CONNECTIONS_PER_SERVER: usize = 32;
 
+/// Requests in flight to one server at once, over all handles of the process: as many as the
+/// pool keeps connections, so a burst reuses them instead of opening one per request.
+pub(crate) const MAX_REQUESTS_PER_SERVER: usize = IDLE_CONNECTIONS_PER_SERVER;
+
 /// The largest answer to a registration, heartbeat or deregistration (Eureka sends none), and
 /// the most of an error answer read for its reason.
 pub(crate) const SMALL_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct EurekaHttp {
     servers: Vec<ServiceUrl>,
+    /// Each server's origin (`scheme://host:port`), the key of its request limit.
+    origins: Vec<String>,
     /// The transport settings that need a client of their own (see `client_for`).
     tls: Tls,
     failover: Mutex<Failover>,
@@ -111,6 +125,26 @@ thread_local! {
     static CLIENTS: RefCell<Vec<(Tls, Client)>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The request limit of each server origin this thread talks to (see
+    /// [`MAX_REQUESTS_PER_SERVER`]); one entry per distinct origin, a few bytes each.
+    static LIMITS: RefCell<Vec<(String, Arc<Semaphore>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The request limit shared by every request to `origin` on this thread.
+fn limit_for(origin: &str) -> Arc<Semaphore> {
+    LIMITS.with(|limits| {
+        if let Some((_, limit)) = limits.borrow().iter().find(|(o, _)| o == origin) {
+            return limit.clone();
+        }
+        let limit = Arc::new(Semaphore::new(MAX_REQUESTS_PER_SERVER));
+        limits
+            .borrow_mut()
+            .push((origin.to_string(), limit.clone()));
+        limit
+    })
+}
+
 /// The shared client for these TLS settings (a cheap handle to it), built on first use.
 fn client_for(tls: &Tls) -> Result<Client> {
     CLIENTS.with(|clients| {
@@ -132,6 +166,11 @@ impl EurekaHttp {
                 preferred: 0,
                 quarantined: vec![false; connection.service_urls.len()],
             }),
+            origins: connection
+                .service_urls
+                .iter()
+                .map(|s| s.url.origin().ascii_serialization())
+                .collect(),
             servers: connection.service_urls,
             tls: connection.tls,
             timeout: connection.timeout,
@@ -272,6 +311,27 @@ impl EurekaHttp {
         let server = &self.servers[index];
         let target = self.url(index, path);
         let url = target.as_str().to_string();
+        // Wait for a turn to this server within the attempt's time; the rest of it is the
+        // request's. Held until the answer has been read: the connection is then free again.
+        let waiting_since = Instant::now();
+        let _permit: OwnedSemaphorePermit =
+            match tokio::time::timeout(timeout, limit_for(&self.origins[index]).acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    return Attempt::Failover(Error::Timeout(format!(
+                        "{method} {url}: no answer within the timeout ({MAX_REQUESTS_PER_SERVER} \
+                         requests to this server were in flight and none finished in time)"
+                    )))
+                }
+            };
+        let timeout = timeout.saturating_sub(waiting_since.elapsed());
+        if timeout.is_zero() {
+            return Attempt::Failover(Error::Timeout(format!(
+                "{method} {url}: no time left for the request after waiting for a turn"
+            )));
+        }
         let mut request = client
             .request(method.clone(), target)
             .timeout(timeout)
