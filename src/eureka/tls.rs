@@ -17,7 +17,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -101,13 +101,8 @@ impl Tls {
             ));
         }
 
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Internal(format!("TLS protocol versions: {e}")))?
-            .with_root_certificates(roots);
-        let config = match (&client_cert, &client_key) {
-            (None, None) => builder.with_no_client_auth(),
+        let client_auth = match (&client_cert, &client_key) {
+            (None, None) => None,
             (Some(_), None) => return Err(Error::InvalidConfig(
                 "REGISTRY_CLIENT_CERT is set but REGISTRY_CLIENT_KEY is not; mutual TLS needs both"
                     .into(),
@@ -121,17 +116,34 @@ impl Tls {
                 let key = read_private_key(key_file)?;
                 chain.hash(&mut fingerprint);
                 key.secret_der().hash(&mut fingerprint);
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| client_key_error(cert_file, key_file, e))?
+                Some((chain, key, cert_file, key_file))
+            }
+        };
+        let fingerprint = fingerprint.finish();
+        let config = match shared_config(fingerprint) {
+            // Built before from the very same certificates and key, which passed every check.
+            Some(config) => config,
+            None => {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let builder = ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| Error::Internal(format!("TLS protocol versions: {e}")))?
+                    .with_root_certificates(roots);
+                let config = match client_auth {
+                    None => builder.with_no_client_auth(),
+                    Some((chain, key, cert_file, key_file)) => builder
+                        .with_client_auth_cert(chain, key)
+                        .map_err(|e| client_key_error(cert_file, key_file, e))?,
+                };
+                share_config(fingerprint, config)
             }
         };
         Ok(Tls {
             ca_file,
             client_cert,
             client_key,
-            config: Arc::new(config),
-            fingerprint: fingerprint.finish(),
+            config,
+            fingerprint,
         })
     }
 
@@ -144,6 +156,29 @@ impl Tls {
     pub fn has_client_cert(&self) -> bool {
         self.client_cert.is_some()
     }
+}
+
+/// The rustls configurations in use, by fingerprint: handles with equal TLS settings share one
+/// (a configuration holds the parsed trust store and a session cache sized for 256 servers,
+/// tens of KiB, which a thousand handles must not each pay for). Entries of configurations no
+/// handle uses any more are dropped as new ones are added.
+static CONFIGS: parking_lot::Mutex<Vec<(u64, Weak<ClientConfig>)>> =
+    parking_lot::const_mutex(Vec::new());
+
+fn shared_config(fingerprint: u64) -> Option<Arc<ClientConfig>> {
+    CONFIGS
+        .lock()
+        .iter()
+        .find(|(f, _)| *f == fingerprint)
+        .and_then(|(_, config)| config.upgrade())
+}
+
+fn share_config(fingerprint: u64, config: ClientConfig) -> Arc<ClientConfig> {
+    let config = Arc::new(config);
+    let mut configs = CONFIGS.lock();
+    configs.retain(|(f, c)| *f != fingerprint && c.strong_count() > 0);
+    configs.push((fingerprint, Arc::downgrade(&config)));
+    config
 }
 
 /// The OS trust store, or exactly what `SSL_CERT_FILE` / `SSL_CERT_DIR` name when set
