@@ -543,6 +543,13 @@ impl Job for HealthJob {
 /// Waits for the next thing to do, does it, records the result. Returns false when finished.
 async fn cycle(shared: &Shared) -> bool {
     let action = next_action(shared).await;
+    // Boxed: the requests' state (a few KiB of HTTP futures) exists only while they run, not
+    // in every idle task of a process with a thousand clients waiting for their next heartbeat.
+    Box::pin(carry_out(shared, action)).await
+}
+
+/// Does `action` and records the result. Returns false when finished.
+async fn carry_out(shared: &Shared, action: Action) -> bool {
     let config = &shared.config;
     match action {
         Action::Register {
