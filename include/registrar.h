@@ -164,26 +164,54 @@ typedef enum {
 } registrar_status;
 
 /**
- * Where a client is in its lifecycle.
+ * What happened to a client or a discovery cache (`registrar_event.kind`). Stable numbers.
  */
 typedef enum {
   /**
-   * Created; `registrar_client_start` not called yet.
+   * Client: the registry accepted the first registration. `status`: the status registered.
    */
-  REGISTRAR_STATE_NOT_STARTED = 0,
+  REGISTRAR_EVENT_REGISTERED = 1,
   /**
-   * Started; the registry has not (or no longer) accepted the registration. Retrying.
+   * Client: the registry no longer holds the instance: a heartbeat got 404 (cause
+   * REGISTRAR_CAUSE_NOT_FOUND: the registry restarted, evicted or deleted it), or nothing
+   * was accepted for the lease duration (REGISTRAR_CAUSE_LEASE_EXPIRED). `error` and
+   * `reason` say why. The client keeps re-registering; once per loss.
    */
-  REGISTRAR_STATE_REGISTERING = 1,
+  REGISTRAR_EVENT_REGISTRATION_LOST = 2,
   /**
-   * The registry holds the instance; heartbeats are running.
+   * Client: the registry holds the instance again after a loss. `status`: its status.
    */
-  REGISTRAR_STATE_REGISTERED = 2,
+  REGISTRAR_EVENT_REREGISTERED = 3,
   /**
-   * Stopped: deregistered (or gave up within the stop timeout); nothing more is sent.
+   * Client: the registry accepted a new status (`status`); `cause` says who changed it
+   * (REGISTRAR_CAUSE_HOST, REGISTRAR_CAUSE_HEALTH_CHECK, or REGISTRAR_CAUSE_STOP for the
+   * drain); `reason` says why for the health check (its failure) and the drain.
    */
-  REGISTRAR_STATE_STOPPED = 3,
-} registrar_client_state;
+  REGISTRAR_EVENT_STATUS_CHANGED = 4,
+  /**
+   * Client: stop finished; the last event. `error` is REGISTRAR_OK when the registry was
+   * told (or had nothing to be told), else why not (`reason` names what failed).
+   */
+  REGISTRAR_EVENT_STOPPED = 5,
+  /**
+   * Discovery: the first fetch succeeded. `version`: 1.
+   */
+  REGISTRAR_EVENT_DISCOVERY_READY = 6,
+  /**
+   * Discovery: a refresh changed the cached registry. `version`: the new version.
+   */
+  REGISTRAR_EVENT_DISCOVERY_CHANGED = 7,
+  /**
+   * Discovery: a refresh failed after success (or the first fetch failed); once per
+   * failure streak, not per retry. `error`/`reason`: the failure. The last good registry
+   * is kept.
+   */
+  REGISTRAR_EVENT_DISCOVERY_FETCH_FAILING = 8,
+  /**
+   * Discovery: a refresh succeeded after a failure streak.
+   */
+  REGISTRAR_EVENT_DISCOVERY_RECOVERED = 9,
+} registrar_event_kind;
 
 /**
  * The status of an instance in the registry.
@@ -207,6 +235,55 @@ typedef enum {
    */
   REGISTRAR_INSTANCE_OUT_OF_SERVICE = 4,
 } registrar_instance_status;
+
+/**
+ * Why an event happened (`registrar_event.cause`), where it can have several causes.
+ */
+typedef enum {
+  REGISTRAR_CAUSE_NONE = 0,
+  /**
+   * A status change made by the host (`registrar_client_set_status`).
+   */
+  REGISTRAR_CAUSE_HOST = 1,
+  /**
+   * A status change made by the health check.
+   */
+  REGISTRAR_CAUSE_HEALTH_CHECK = 2,
+  /**
+   * Registration lost: a heartbeat got 404.
+   */
+  REGISTRAR_CAUSE_NOT_FOUND = 3,
+  /**
+   * Registration lost: no registration or heartbeat accepted for the lease duration.
+   */
+  REGISTRAR_CAUSE_LEASE_EXPIRED = 4,
+  /**
+   * A status change made by stop: DOWN for the drain (REGISTRY_DRAIN_SECONDS).
+   */
+  REGISTRAR_CAUSE_STOP = 5,
+} registrar_event_cause;
+
+/**
+ * Where a client is in its lifecycle.
+ */
+typedef enum {
+  /**
+   * Created; `registrar_client_start` not called yet.
+   */
+  REGISTRAR_STATE_NOT_STARTED = 0,
+  /**
+   * Started; the registry has not (or no longer) accepted the registration. Retrying.
+   */
+  REGISTRAR_STATE_REGISTERING = 1,
+  /**
+   * The registry holds the instance; heartbeats are running.
+   */
+  REGISTRAR_STATE_REGISTERED = 2,
+  /**
+   * Stopped: deregistered (or gave up within the stop timeout); nothing more is sent.
+   */
+  REGISTRAR_STATE_STOPPED = 3,
+} registrar_client_state;
 
 /**
  * Where a discovery cache is in its life.
@@ -313,6 +390,45 @@ typedef void (*registrar_free_callback)(void *user_data);
  * ignored).
  */
 typedef int32_t (*registrar_health_check)(void *user_data);
+
+/**
+ * One event, passed to a `registrar_event_callback`. The struct and `reason` are valid only
+ * during the call: copy what you keep. Fields may be appended in later versions (the library
+ * always allocates the struct; never allocate or copy it by value into a fixed-size ABI).
+ */
+typedef struct {
+  registrar_event_kind kind;
+  /**
+   * Client events: the status the registry holds (for REGISTRATION_LOST: the last one it
+   * held; for STOPPED: DOWN). Discovery events: REGISTRAR_INSTANCE_UNKNOWN.
+   */
+  registrar_instance_status status;
+  registrar_event_cause cause;
+  /**
+   * REGISTRAR_OK, or the code of the failure behind REGISTRATION_LOST, FETCH_FAILING or a
+   * STOPPED that could not tell the registry.
+   */
+  registrar_status error;
+  /**
+   * A NUL-terminated UTF-8 sentence (the failure's message, without credentials), or NULL.
+   */
+  const char *reason;
+  /**
+   * Discovery events: the registry version after the event. 0 for client events.
+   */
+  uint64_t version;
+} registrar_event;
+
+/**
+ * Receives a handle's events: `user_data` as given and the event, valid only during the
+ * call. Called on registrar's background thread, in the order the states changed, never
+ * after the handle's stop returns (except: when a stop gave up waiting for the background
+ * thread, the client's STOPPED is delivered on the thread calling stop, before it returns).
+ * It must return quickly (every handle of the process waits meanwhile) and must not free the
+ * handle; it may call the handle's other functions, and stop, which then only requests the
+ * stop (STOPPED follows when it is done). Calls that wait fail at once from a listener.
+ */
+typedef void (*registrar_event_callback)(void *user_data, const registrar_event *event);
 
 /**
  * A snapshot of a client, filled by `registrar_client_get_info`.
@@ -496,6 +612,20 @@ registrar_status registrar_client_set_health_check(const registrar_client *clien
                                                    registrar_health_check check,
                                                    void *user_data,
                                                    registrar_free_callback free_user_data);
+
+/**
+ * Sends the client's events to `listener` (NULL removes the current one; its `free_user_data`
+ * is then called, after its last call): REGISTRAR_EVENT_REGISTERED, _REGISTRATION_LOST (with
+ * the reason), _REREGISTERED, _STATUS_CHANGED (with the cause: host or health check) and,
+ * last, _STOPPED. See `registrar_event_callback` for the thread and what it may call. Never
+ * called after `registrar_client_stop` returns. Install it before `registrar_client_start` to
+ * see every event. On error nothing is installed and `free_user_data` is not called.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_client_set_event_listener(const registrar_client *client,
+                                                     registrar_event_callback listener,
+                                                     void *user_data,
+                                                     registrar_free_callback free_user_data);
 
 /**
  * Starts the client (its task on the background thread, starting that thread if it is the
@@ -746,6 +876,20 @@ registrar_status registrar_discovery_set_listener(const registrar_discovery *dis
                                                   registrar_discovery_listener listener,
                                                   void *user_data,
                                                   registrar_free_callback free_user_data);
+
+/**
+ * Sends the cache's events to `listener` (NULL removes the current one; its `free_user_data`
+ * is then called, after its last call): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
+ * _CHANGED (a new version), _FETCH_FAILING (once per failure streak, with the error) and
+ * _RECOVERED. See `registrar_event_callback` for the thread and what it may call. Never called
+ * after `registrar_discovery_stop` returns. Works beside `registrar_discovery_set_listener`
+ * (each has its own slot). On error nothing is installed and `free_user_data` is not called.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+ */
+registrar_status registrar_discovery_set_event_listener(const registrar_discovery *discovery,
+                                                        registrar_event_callback listener,
+                                                        void *user_data,
+                                                        registrar_free_callback free_user_data);
 
 /**
  * Sends the cache's log messages of `max_level` or more severe (a `registrar_log_level`) to

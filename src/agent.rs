@@ -27,6 +27,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::config::{check_metadata_key, Config};
 use crate::error::{Error, Result};
 use crate::eureka::{EurekaHttp, Heartbeat};
+use crate::events::{Cause, Event, EventFn, EventKind, Listener};
 use crate::health_watch::{CheckResult, HealthCheckFn, HealthState, HealthWatch};
 use crate::instance::{next_dirty_timestamp, registration_body, InstanceStatus};
 use crate::metrics::{ClientMetrics, HeartbeatResult};
@@ -120,6 +121,17 @@ struct State {
     /// The last message logged for a failure, to log each distinct problem once, not per retry.
     last_logged_failure: Option<String>,
     backoff: Backoff,
+    /// Who made the latest change of the effective status (carried by the StatusChanged event
+    /// once the registry accepts it).
+    status_cause: StatusCause,
+    /// Facts behind the events (see `crate::events`): the registry accepted a registration
+    /// of this process at least once; the registration was lost and not yet regained; the
+    /// status the last Registered/Reregistered/StatusChanged event announced; the last time
+    /// the registry accepted a registration or heartbeat.
+    ever_registered: bool,
+    lost: bool,
+    announced_status: Option<InstanceStatus>,
+    last_renewal: Option<Instant>,
 }
 
 struct Shared {
@@ -131,6 +143,8 @@ struct Shared {
     /// Wakes the task (new work, stop) and carries the stop deadline to its requests.
     signal: Signal,
     log: Logger,
+    /// The host's event listener (see `crate::events`).
+    events: Listener,
     /// Counted where results are recorded below; rendered by `crate::metrics`.
     metrics: Arc<ClientMetrics>,
     health: HealthWatch,
@@ -193,6 +207,11 @@ impl Agent {
             last_logged_failure: None,
             // The retry interval grows up to the heartbeat interval, at most 30 s.
             backoff: Backoff::new(config.heartbeat_interval.min(Duration::from_secs(30))),
+            status_cause: StatusCause::Host,
+            ever_registered: false,
+            lost: false,
+            announced_status: None,
+            last_renewal: None,
         };
         let metrics = ClientMetrics::register(&config.app_name, &config.instance_id);
         let health = HealthWatch::new(config.health.clone());
@@ -206,6 +225,7 @@ impl Agent {
                 changed: Condvar::new(),
                 signal: Signal::default(),
                 log: Logger::default(),
+                events: Listener::default(),
             }),
             task: Mutex::new(None),
             health_task: Mutex::new(None),
@@ -221,6 +241,13 @@ impl Agent {
     /// has returned.
     pub fn set_logger(&self, logger: Option<(LogLevel, Arc<LogFn>)>) {
         self.shared.log.set(logger);
+    }
+
+    /// Installs (or removes) the function that receives this client's events (see
+    /// `crate::events`): on the agent thread, in order, never while a lock is held, never after
+    /// stop has returned.
+    pub fn set_event_listener(&self, listener: Option<Arc<EventFn>>) {
+        self.shared.events.set(listener);
     }
 
     /// Starts the task on the agent thread (starting the thread if it is the process's first
@@ -266,6 +293,9 @@ impl Agent {
             before = Some(state.effective_status());
             let changed = state.status != status;
             state.status = status;
+            if before != Some(state.effective_status()) {
+                state.status_cause = StatusCause::Host;
+            }
             changed
         })?;
         if before.is_some_and(|b| b != status) {
@@ -415,6 +445,7 @@ impl Agent {
                 if !drain.is_zero() && (state.registered() || state.unconfirmed_registration) {
                     // DOWN at once, through the usual registration path.
                     state.drain_until = Some(Instant::now() + drain);
+                    state.status_cause = StatusCause::Stop;
                     state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
                     state.register_not_before = Instant::now();
                     drain_started = Some((before, drain));
@@ -453,16 +484,22 @@ impl Agent {
         task.abort();
         self.shared.health.close(deadline);
         self.shared.log.silence();
-        let mut state = self.shared.state.lock();
-        if !finished && state.stop_outcome.is_none() {
-            state.stop_outcome = Some(Err(Error::Timeout(format!(
-                "stop did not finish within {} ms (a request to the registry was still \
-                 outstanding and has been abandoned); the instance may stay registered until \
-                 its lease expires",
-                timeout.as_millis()
-            ))));
-        }
-        state.stop_outcome.clone().unwrap_or(Ok(()))
+        let outcome = {
+            let mut state = self.shared.state.lock();
+            if !finished && state.stop_outcome.is_none() {
+                state.stop_outcome = Some(Err(Error::Timeout(format!(
+                    "stop did not finish within {} ms (a request to the registry was still \
+                     outstanding and has been abandoned); the instance may stay registered \
+                     until its lease expires",
+                    timeout.as_millis()
+                ))));
+            }
+            state.stop_outcome.clone().unwrap_or(Ok(()))
+        };
+        // The task delivers Stopped when it finishes; if it did not in time, it is delivered
+        // here (the slot delivers it once, and nothing after it).
+        self.shared.events.emit_last(&stopped_event(&outcome));
+        outcome
     }
 }
 
@@ -505,6 +542,7 @@ impl Drop for Agent {
         // running: then by the runner thread when it returns).
         self.shared.health.set_check(None);
         self.shared.log.release();
+        self.shared.events.release();
     }
 }
 
@@ -596,6 +634,7 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
                     let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
+                    let events = state.registration_accepted(status);
                     shared.changed.notify_all();
                     drop(state);
                     let what = if first {
@@ -613,12 +652,15 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                             status.as_str()
                         ),
                     );
+                    shared.events.emit_all(&events);
                 }
                 Err(e) => {
                     shared.metrics.registration(false);
                     let wait = state.backoff.step();
                     state.register_not_before = Instant::now() + wait;
+                    let lost = state.lease_lost(config, &e);
                     shared.failed(state, "registration failed", e);
+                    shared.events.emit_all(&lost);
                 }
             }
             true
@@ -646,6 +688,7 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
                     let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
+                    let events = state.heartbeat_accepted();
                     drop(state);
                     if let Some(failure) = recovered {
                         shared.log(
@@ -653,6 +696,7 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                             &format!("the registry answers again (after: {failure})"),
                         );
                     }
+                    shared.events.emit_all(&events);
                 }
                 Ok(Heartbeat::NotRegistered) => {
                     shared.metrics.heartbeat(HeartbeatResult::NotFound);
@@ -667,15 +711,19 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                         state.drain_until = Some(Instant::now());
                     }
                     state.register_not_before = Instant::now();
+                    let events = state.forgotten_by_registry();
                     shared.changed.notify_all();
                     drop(state);
-                    shared.log(LogLevel::Warn, "the registry does not know this instance (restarted or evicted it); registering again");
+                    shared.log(LogLevel::Warn, FORGOTTEN);
+                    shared.events.emit_all(&events);
                 }
                 Err(e) => {
                     shared.metrics.heartbeat(HeartbeatResult::Error);
                     let wait = state.backoff.step();
                     state.next_heartbeat = Instant::now() + wait.min(config.heartbeat_interval);
+                    let lost = state.lease_lost(config, &e);
                     shared.failed(state, "heartbeat failed", e);
+                    shared.events.emit_all(&lost);
                 }
             }
             true
@@ -688,7 +736,14 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
         } => {
             let outcome =
                 deregister(shared, registered, down_held, &metadata, dirty_timestamp).await;
-            shared.state.lock().stop_outcome.get_or_insert(outcome);
+            let outcome = shared
+                .state
+                .lock()
+                .stop_outcome
+                .get_or_insert(outcome)
+                .clone();
+            // The last event: stop (waiting for this task) returns after it.
+            shared.events.emit_last(&stopped_event(&outcome));
             false
         }
     }
@@ -865,6 +920,18 @@ fn past_deadline(what: &str) -> Error {
     Error::Timeout(format!("{what}: abandoned at the stop deadline"))
 }
 
+const FORGOTTEN: &str =
+    "the registry does not know this instance (restarted, evicted or deleted it); registering again";
+
+/// The `Stopped` event for stop's outcome: with the error if the registry was not told.
+fn stopped_event(outcome: &Result<()>) -> Event {
+    let event = Event::client(EventKind::Stopped, InstanceStatus::Down, Cause::None);
+    match outcome {
+        Ok(()) => event,
+        Err(e) => event.with_error(e.clone()),
+    }
+}
+
 impl State {
     fn registered(&self) -> bool {
         matches!(self.server, ServerView::Holds(_))
@@ -878,6 +945,86 @@ impl State {
         } else {
             self.status
         }
+    }
+
+    /// The registry accepted a registration with `status`: Registered (the first time),
+    /// Reregistered (after a loss), StatusChanged (a status other than the last announced).
+    fn registration_accepted(&mut self, status: InstanceStatus) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.last_renewal = Some(Instant::now());
+        if !self.ever_registered {
+            self.ever_registered = true;
+            events.push(Event::client(EventKind::Registered, status, Cause::None));
+        } else if self.lost {
+            events.push(Event::client(EventKind::Reregistered, status, Cause::None));
+        }
+        self.lost = false;
+        match self.announced_status.replace(status) {
+            Some(previous) if previous != status => {
+                let (cause, reason) = match &self.status_cause {
+                    StatusCause::Host => (Cause::Host, None),
+                    StatusCause::HealthCheck(Some(failure)) => (
+                        Cause::HealthCheck,
+                        Some(format!("health check failing: {failure}")),
+                    ),
+                    StatusCause::HealthCheck(None) => (
+                        Cause::HealthCheck,
+                        Some("health check passes again".to_string()),
+                    ),
+                    StatusCause::Stop => (Cause::Stop, Some("draining before removal".into())),
+                };
+                let event = Event::client(EventKind::StatusChanged, status, cause);
+                events.push(match reason {
+                    Some(reason) => event.with_reason(reason),
+                    None => event,
+                });
+            }
+            _ => {}
+        }
+        events
+    }
+
+    /// The registry renewed the lease: Reregistered if it had been given up for lost.
+    fn heartbeat_accepted(&mut self) -> Vec<Event> {
+        self.last_renewal = Some(Instant::now());
+        if !std::mem::replace(&mut self.lost, false) {
+            return Vec::new();
+        }
+        let status = self.announced_status.unwrap_or(self.status);
+        vec![Event::client(EventKind::Reregistered, status, Cause::None)]
+    }
+
+    /// A heartbeat got 404: RegistrationLost, unless the loss is known already.
+    fn forgotten_by_registry(&mut self) -> Vec<Event> {
+        if !self.ever_registered || std::mem::replace(&mut self.lost, true) {
+            return Vec::new();
+        }
+        let status = self.announced_status.unwrap_or(self.status);
+        vec![
+            Event::client(EventKind::RegistrationLost, status, Cause::NotFound)
+                .with_error(Error::NotFound(FORGOTTEN.into())),
+        ]
+    }
+
+    /// A request failed: RegistrationLost once no registration or heartbeat has been accepted
+    /// for the lease duration (the registry evicts the instance after it, if it can).
+    fn lease_lost(&mut self, config: &Config, error: &Error) -> Vec<Event> {
+        let lease = Duration::from_secs(config.lease_duration_secs.into());
+        let expired = self.last_renewal.is_some_and(|t| t.elapsed() >= lease);
+        if !self.ever_registered || self.lost || !expired {
+            return Vec::new();
+        }
+        self.lost = true;
+        let status = self.announced_status.unwrap_or(self.status);
+        vec![
+            Event::client(EventKind::RegistrationLost, status, Cause::LeaseExpired)
+                .with_error(error.clone())
+                .with_reason(format!(
+                    "no registration or heartbeat accepted for {} s, the lease duration: the \
+                     registry evicts the instance; last error: {error}",
+                    lease.as_secs()
+                )),
+        ]
     }
 }
 
@@ -897,6 +1044,7 @@ impl Shared {
             state.health_failure = verdict.clone().err();
             let after = state.effective_status();
             if before != after {
+                state.status_cause = StatusCause::HealthCheck(verdict.clone().err());
                 state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
                 state.register_not_before = Instant::now();
                 self.changed.notify_all();

@@ -9,6 +9,7 @@
 //! - [`health`]: health settings, bounded HTTP/port probes, the failure/success threshold
 //! - [`health_watch`]: runs a client's health check on schedule, bounded, off the agent thread
 //! - [`agent`]: the lifecycle state machine of one registration
+//! - [`events`]: the state changes a client or discovery cache reports to its listener
 //! - [`discovery`]: the registry cache (full fetch, deltas, hash check) and instance selection
 //! - [`worker`]: the one background thread of the process, on which every registration and
 //!   discovery cache is a task; backoff, stop deadlines, callbacks
@@ -24,6 +25,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod eureka;
+pub mod events;
 pub mod ffi;
 pub mod health;
 pub mod health_watch;

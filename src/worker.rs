@@ -67,12 +67,24 @@ static AGENT: Mutex<Option<AgentThread>> = parking_lot::const_mutex(None);
 
 thread_local! {
     static ON_AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread runs a host callback (see [`Hook`]).
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
-/// True on the agent thread itself (inside a task or a host callback it runs): there a host
-/// call must never wait for the thread, which would wait for itself.
+/// True on the agent thread itself (inside a task or a host callback it runs), and inside a
+/// host callback on any thread (a handle's last event may be delivered by the thread calling
+/// stop): there a host call must never wait for the thread or the callback, which would wait
+/// for itself.
 pub fn on_agent_thread() -> bool {
-    ON_AGENT_THREAD.with(Cell::get)
+    ON_AGENT_THREAD.with(Cell::get) || IN_CALLBACK.with(Cell::get)
+}
+
+/// Runs a host callback: a panic in it is caught (it must not take the thread down), and
+/// [`on_agent_thread`] is true meanwhile.
+fn run_callback(call: impl FnOnce()) {
+    let outer = IN_CALLBACK.with(|c| c.replace(true));
+    let _ = catch_unwind(AssertUnwindSafe(call));
+    IN_CALLBACK.with(|c| c.set(outer));
 }
 
 /// A handle's claim on the agent thread: the first one starts it, the last one ends it.
@@ -438,8 +450,22 @@ impl<T: Clone> Hook<T> {
         if self.silenced.load(Ordering::Acquire) {
             return;
         }
-        // A host callback must not take the thread down with it.
-        let _ = catch_unwind(AssertUnwindSafe(|| call(&callback)));
+        run_callback(|| call(&callback));
+    }
+
+    /// Calls the callback a last time (unless the hook is silenced already) and silences it,
+    /// atomically with respect to other calls: whatever comes after is never delivered. Used
+    /// for a handle's final event, which may come from the task or from stop (see
+    /// `crate::events`).
+    pub(crate) fn call_then_silence(&self, call: impl FnOnce(&T)) {
+        let callback = self.callback.read().clone();
+        let _calling = self.calling.lock();
+        if self.silenced.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(callback) = callback {
+            run_callback(|| call(&callback));
+        }
     }
 
     /// From now on the callback is never called; when this returns (off the agent thread) no

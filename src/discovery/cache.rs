@@ -25,6 +25,7 @@ use super::registry::Registry;
 use crate::error::{Error, Result};
 use crate::eureka::read::{fetch_applications, fetch_delta};
 use crate::eureka::EurekaHttp;
+use crate::events::{Event, EventFn, EventKind, Listener as EventListener};
 use crate::metrics::{DiscoveryMetrics, FetchKind};
 use crate::worker::{on_agent_thread, Backoff, Hook, Job, LogFn, LogLevel, Logger, Signal, Task};
 
@@ -86,6 +87,8 @@ struct State {
     refresh_requested: u64,
     refresh_served: u64,
     backoff: Backoff,
+    /// In a streak of failed refreshes (FetchFailing was emitted, FetchRecovered not yet).
+    failing: bool,
 }
 
 struct Shared {
@@ -103,6 +106,8 @@ struct Shared {
     /// Counted where results are recorded below; rendered by `crate::metrics`.
     metrics: Arc<DiscoveryMetrics>,
     listener: Hook<Arc<Listener>>,
+    /// The host's event listener (see `crate::events`).
+    events: EventListener,
     log: Logger,
 }
 
@@ -138,11 +143,13 @@ impl Discovery {
                     refresh_requested: 0,
                     refresh_served: 0,
                     backoff,
+                    failing: false,
                 }),
                 changed: Condvar::new(),
                 signal: Signal::default(),
                 metrics: DiscoveryMetrics::register(),
                 listener: Hook::default(),
+                events: EventListener::default(),
                 log: Logger::default(),
             }),
             task: Mutex::new(None),
@@ -342,6 +349,13 @@ impl Discovery {
         self.shared.listener.set(listener);
     }
 
+    /// Installs (or removes) the function that receives the cache's events (ready, changed,
+    /// fetch failing, recovered; see `crate::events`): on the agent thread, in order, never
+    /// while a lock is held, never after stop returns.
+    pub fn set_event_listener(&self, listener: Option<Arc<EventFn>>) {
+        self.shared.events.set(listener);
+    }
+
     /// Installs (or removes) the function that receives log messages at `max_level` or more
     /// severe: the first fetch, failures (once per distinct problem, not per retry), recovery,
     /// hash mismatches (warnings), and each change applied (debug). It is called on the agent
@@ -372,6 +386,7 @@ impl Discovery {
         let finished = task.wait(deadline);
         task.abort();
         self.shared.listener.silence();
+        self.shared.events.silence();
         self.shared.log.silence();
         if finished {
             Ok(())
@@ -395,6 +410,7 @@ impl Drop for Discovery {
             task.abort();
         }
         self.shared.listener.release();
+        self.shared.events.release();
         self.shared.log.release();
     }
 }
@@ -459,9 +475,13 @@ async fn cycle(shared: &Shared) -> bool {
     let now = Instant::now();
     let mut new_version = None;
     let mut messages: Vec<(LogLevel, String)> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
     match result {
         Ok(next) => {
             shared.metrics.refreshed(true);
+            if std::mem::replace(&mut state.failing, false) {
+                events.push(Event::discovery(EventKind::FetchRecovered, state.version));
+            }
             if let Some(previous) = &state.last_error {
                 messages.push((
                     LogLevel::Info,
@@ -491,6 +511,12 @@ async fn cycle(shared: &Shared) -> bool {
                 shared.metrics.cached(next.app_names().len(), next.len());
                 *shared.registry.write() = Some((Arc::new(next), state.version));
                 new_version = Some(state.version);
+                let kind = if state.version == 1 {
+                    EventKind::DiscoveryReady
+                } else {
+                    EventKind::DiscoveryChanged
+                };
+                events.push(Event::discovery(kind, state.version));
             }
         }
         Err(e) => {
@@ -502,6 +528,12 @@ async fn cycle(shared: &Shared) -> bool {
                     None => "",
                 };
                 messages.push((LogLevel::Warn, format!("refresh failed: {e}{kept}")));
+            }
+            // Once per failure streak, not per retry.
+            if !std::mem::replace(&mut state.failing, true) {
+                events.push(
+                    Event::discovery(EventKind::FetchFailing, state.version).with_error(e.clone()),
+                );
             }
             state.last_error = Some(e);
             // Retry sooner than the interval while failing, but never hammer the server.
@@ -517,6 +549,7 @@ async fn cycle(shared: &Shared) -> bool {
     if let Some(version) = new_version {
         shared.listener.call(|listener| listener(version));
     }
+    shared.events.emit_all(&events);
     // A refresh counts as served only now, so whoever waited for it (registrar_discovery_refresh)
     // returns after its log lines and listener call, not racing them.
     let mut state = shared.state.lock();

@@ -196,6 +196,34 @@ pub extern "C" fn registrar_client_set_health_check(
     })
 }
 
+/// Sends the client's events to `listener` (NULL removes the current one; its `free_user_data`
+/// is then called, after its last call): REGISTRAR_EVENT_REGISTERED, _REGISTRATION_LOST (with
+/// the reason), _REREGISTERED, _STATUS_CHANGED (with the cause: host or health check) and,
+/// last, _STOPPED. See `registrar_event_callback` for the thread and what it may call. Never
+/// called after `registrar_client_stop` returns. Install it before `registrar_client_start` to
+/// see every event. On error nothing is installed and `free_user_data` is not called.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_client_set_event_listener(
+    client: *const registrar_client,
+    listener: super::registrar_event_callback,
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+) -> registrar_status {
+    guard("registrar_client_set_event_listener", || {
+        // SAFETY: NULL or a live client.
+        let client = unsafe { client_ref(client) }?;
+        client
+            .agent
+            .set_event_listener(super::events::c_event_listener(
+                listener,
+                user_data,
+                free_user_data,
+            ));
+        Ok(())
+    })
+}
+
 /// Starts the client (its task on the background thread, starting that thread if it is the
 /// process's first) and returns at once: it registers (status STARTING unless
 /// set otherwise), retrying with backoff while the registry is unreachable, then heartbeats.

@@ -170,7 +170,7 @@ pub struct registrar_instance_list {
 pub type registrar_discovery_listener =
     Option<unsafe extern "C" fn(user_data: *mut c_void, version: u64)>;
 
-fn instance_status(status: InstanceStatus) -> registrar_instance_status {
+pub(crate) fn instance_status(status: InstanceStatus) -> registrar_instance_status {
     use registrar_instance_status::*;
     match status {
         InstanceStatus::Up => REGISTRAR_INSTANCE_UP,
@@ -474,6 +474,34 @@ pub extern "C" fn registrar_discovery_set_listener(
         handle
             .discovery
             .set_listener(Some(Arc::new(move |version: u64| sink.call(version))));
+        Ok(())
+    })
+}
+
+/// Sends the cache's events to `listener` (NULL removes the current one; its `free_user_data`
+/// is then called, after its last call): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
+/// _CHANGED (a new version), _FETCH_FAILING (once per failure streak, with the error) and
+/// _RECOVERED. See `registrar_event_callback` for the thread and what it may call. Never called
+/// after `registrar_discovery_stop` returns. Works beside `registrar_discovery_set_listener`
+/// (each has its own slot). On error nothing is installed and `free_user_data` is not called.
+/// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
+#[no_mangle]
+pub extern "C" fn registrar_discovery_set_event_listener(
+    discovery: *const registrar_discovery,
+    listener: super::registrar_event_callback,
+    user_data: *mut c_void,
+    free_user_data: registrar_free_callback,
+) -> registrar_status {
+    guard("registrar_discovery_set_event_listener", || {
+        // SAFETY: NULL or a live handle.
+        let handle = unsafe { discovery_ref(discovery) }?;
+        handle
+            .discovery
+            .set_event_listener(super::events::c_event_listener(
+                listener,
+                user_data,
+                free_user_data,
+            ));
         Ok(())
     })
 }

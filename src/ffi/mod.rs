@@ -13,6 +13,7 @@
 mod client;
 mod config;
 mod discovery;
+mod events;
 mod health;
 mod last_error;
 mod logger;
@@ -27,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use client::*;
 pub use config::*;
 pub use discovery::*;
+pub use events::*;
 pub use health::registrar_health_check;
 pub use last_error::registrar_last_error_message;
 pub use metrics::registrar_metrics_text;

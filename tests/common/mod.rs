@@ -2,6 +2,7 @@
 //! exercise the real C boundary), the real Eureka server harness, and an in-process stub.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod stub;
 pub mod tls_stub;
 
