@@ -93,6 +93,46 @@ using Logger = std::function<void(LogLevel, std::string_view)>;
 /// The service's health: true when healthy (see Client::set_health_check).
 using HealthCheck = std::function<bool()>;
 
+/// What happened (values of registrar_event_kind; the header documents each).
+enum class EventKind : int32_t {
+    Registered = REGISTRAR_EVENT_REGISTERED,
+    RegistrationLost = REGISTRAR_EVENT_REGISTRATION_LOST,
+    Reregistered = REGISTRAR_EVENT_REREGISTERED,
+    StatusChanged = REGISTRAR_EVENT_STATUS_CHANGED,
+    Stopped = REGISTRAR_EVENT_STOPPED,
+    DiscoveryReady = REGISTRAR_EVENT_DISCOVERY_READY,
+    DiscoveryChanged = REGISTRAR_EVENT_DISCOVERY_CHANGED,
+    DiscoveryFetchFailing = REGISTRAR_EVENT_DISCOVERY_FETCH_FAILING,
+    DiscoveryRecovered = REGISTRAR_EVENT_DISCOVERY_RECOVERED,
+};
+
+/// Why (values of registrar_event_cause).
+enum class EventCause : int32_t {
+    None = REGISTRAR_CAUSE_NONE,
+    Host = REGISTRAR_CAUSE_HOST,
+    HealthCheck = REGISTRAR_CAUSE_HEALTH_CHECK,
+    NotFound = REGISTRAR_CAUSE_NOT_FOUND,
+    LeaseExpired = REGISTRAR_CAUSE_LEASE_EXPIRED,
+    Stop = REGISTRAR_CAUSE_STOP,
+};
+
+/// One event of a Client or a Discovery (a copy of registrar_event).
+struct Event {
+    EventKind kind;
+    InstanceStatus status;
+    EventCause cause;
+    /// REGISTRAR_OK, or the code of the failure behind it.
+    registrar_status error;
+    /// The failure's message or what happened; empty when the library gave none.
+    std::string reason;
+    /// Discovery events: the registry version after it.
+    std::uint64_t version;
+};
+
+/// Receives a handle's events on its background thread, in order, never after stop returns
+/// (see set_event_listener).
+using EventListener = std::function<void(const Event &)>;
+
 namespace detail {
 
 /// The calling thread's last registrar error message (whole, however long).
@@ -207,6 +247,30 @@ inline int32_t health_trampoline(void *user_data) {
     }
 }
 
+inline void event_trampoline(void *user_data, const registrar_event *event) {
+    try {
+        Event copy{static_cast<EventKind>(event->kind), static_cast<InstanceStatus>(event->status),
+                   static_cast<EventCause>(event->cause), event->error,
+                   event->reason ? std::string(event->reason) : std::string(), event->version};
+        (*static_cast<EventListener *>(user_data))(copy);
+    } catch (...) {
+        // A listener that throws misses nothing else; the library's thread goes on.
+    }
+}
+
+/// Installs `listener` through a set_event_listener function of the C API (empty: removes).
+template <class H, class Set>
+void set_event_listener(H *handle, Set set, EventListener listener) {
+    if (!listener) {
+        check(set(handle, nullptr, nullptr, nullptr));
+        return;
+    }
+    auto *held = new EventListener(std::move(listener));
+    registrar_status status = set(handle, event_trampoline, held, Callback<EventListener>::free);
+    if (status != REGISTRAR_OK) delete held; // not installed: the library did not take it
+    check(status);
+}
+
 } // namespace detail
 
 /// Every live handle's counters in the Prometheus text format (serve it from /metrics).
@@ -298,6 +362,13 @@ public:
             handle_.get(), detail::health_trampoline, held, detail::Callback<HealthCheck>::free);
         if (status != REGISTRAR_OK) delete held; // not installed: the library did not take it
         detail::check(status);
+    }
+    /// Registered, registration lost, re-registered, status changed, stopped (the last): on
+    /// the client's background thread, in order, never after stop returns. Install it before
+    /// start to see every event. Replaces an earlier listener; an empty one removes it.
+    void set_event_listener(EventListener listener) {
+        detail::set_event_listener(handle_.get(), registrar_client_set_event_listener,
+                                   std::move(listener));
     }
     /// Until the registry holds the latest status and metadata; throws REGISTRAR_ERR_TIMEOUT
     /// (with the reason, e.g. unreachable or 401) when that takes longer than `timeout`.
@@ -454,6 +525,12 @@ public:
             held, detail::Callback<Listener>::free);
         if (status != REGISTRAR_OK) delete held;
         detail::check(status);
+    }
+    /// Ready, changed, fetch failing (once per failure streak), recovered: on the discovery
+    /// thread, in order, never after stop returns. An empty function removes it.
+    void set_event_listener(EventListener listener) {
+        detail::set_event_listener(handle_.get(), registrar_discovery_set_event_listener,
+                                   std::move(listener));
     }
     /// The library's log messages up to `max_level`, on the discovery thread.
     void set_logger(Logger logger, LogLevel max_level = LogLevel::Info) {
