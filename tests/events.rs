@@ -431,3 +431,85 @@ fn discovery_reports_fetch_failing_once_per_streak_then_recovered() {
     );
     check(registrar_discovery_stop(d.0, 5000)).unwrap();
 }
+
+static HEALTHY: AtomicBool = AtomicBool::new(true);
+
+unsafe extern "C" fn flag_health(_user_data: *mut c_void) -> i32 {
+    HEALTHY.load(Ordering::SeqCst) as i32
+}
+
+#[test]
+fn a_failing_health_check_is_a_status_change_caused_by_the_health_check_and_drain_by_stop() {
+    let url = shared_url();
+    let app = unique_app("events-health");
+    let client = Client::new(
+        &url,
+        &app,
+        &[
+            ("health_interval", "0.2"),
+            ("health_threshold", "1"),
+            ("drain_seconds", "0.5"),
+        ],
+    )
+    .unwrap();
+    let rec = Recorder::leak();
+    listen(&client, rec);
+    check(registrar_client_set_health_check(
+        client.ptr,
+        Some(flag_health),
+        ptr::null_mut(),
+        None,
+    ))
+    .unwrap();
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(10_000).unwrap();
+    rec.wait_for(REGISTRAR_EVENT_REGISTERED, Duration::from_secs(2));
+
+    HEALTHY.store(false, Ordering::SeqCst);
+    let down = eventually(Duration::from_secs(10), || {
+        rec.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e.kind == REGISTRAR_EVENT_STATUS_CHANGED && e.status == REGISTRAR_INSTANCE_DOWN
+            })
+            .cloned()
+    })
+    .expect("DOWN by the health check");
+    assert_eq!(down.cause, REGISTRAR_CAUSE_HEALTH_CHECK);
+    assert!(
+        down.reason.as_deref().unwrap().contains("health check"),
+        "{down:?}"
+    );
+
+    HEALTHY.store(true, Ordering::SeqCst);
+    let up = eventually(Duration::from_secs(10), || {
+        rec.events
+            .lock()
+            .unwrap()
+            .iter()
+            .skip_while(|e| e.status != REGISTRAR_INSTANCE_DOWN)
+            .find(|e| e.kind == REGISTRAR_EVENT_STATUS_CHANGED && e.status == REGISTRAR_INSTANCE_UP)
+            .cloned()
+    })
+    .expect("UP again when the check passes");
+    assert_eq!(up.cause, REGISTRAR_CAUSE_HEALTH_CHECK);
+
+    // stop drains: DOWN (caused by stop), then removed.
+    client.stop(5000).unwrap();
+    rec.returned.store(true, Ordering::SeqCst);
+    let events = rec.events.lock().unwrap().clone();
+    let n = events.len();
+    assert!(n >= 5, "{events:#?}");
+    assert_eq!(
+        events[n - 2].kind,
+        REGISTRAR_EVENT_STATUS_CHANGED,
+        "{events:#?}"
+    );
+    assert_eq!(events[n - 2].status, REGISTRAR_INSTANCE_DOWN);
+    assert_eq!(events[n - 2].cause, REGISTRAR_CAUSE_STOP);
+    assert_eq!(events[n - 1].kind, REGISTRAR_EVENT_STOPPED);
+    assert_eq!(events[n - 1].error, REGISTRAR_OK);
+}
