@@ -64,9 +64,6 @@ EXCEPTIONS = {
     # library's own list (Settings()): C's getenv is not safe against a concurrent os.Setenv
     # on another goroutine (bindings/go/README.md). Same names and precedence.
     ("go", "registrar_config_from_env"): "ConfigFromEnv reads the environment via Settings()",
-    # Issue 12 (health-driven status): the Python and Go wrappers land right after the core.
-    ("python", "registrar_client_set_health_check"): "issue 12: Python wrapper lands next",
-    ("go", "registrar_client_set_health_check"): "issue 12: Go wrapper lands next",
     # Issue 12 (events): the C API landed first; the Python and Go listeners follow.
     ("python", "registrar_client_set_event_listener"): "issue 12: Python events in progress",
     ("python", "registrar_discovery_set_event_listener"): "issue 12: Python events in progress",

@@ -11,6 +11,11 @@ checks for every language:
 3. Registered with a registry that then hangs on deregistration (an in-process stub: a real
    server cannot be made to hang on demand): SIGTERM; reaction within REACT_S, and exit status
    1 because stop reported that the registry was not told.
+4. Health from the environment alone (real server): the example's own health check
+   (REGISTER_UNHEALTHY_FILE: unhealthy while the file exists) and REGISTRY_HEALTH_URL (a tiny
+   local HTTP server answering 200 or 503) each turn the registry's status DOWN and UP again.
+5. Drain from the environment alone (REGISTRY_DRAIN_SECONDS): after SIGTERM the registry shows
+   the instance DOWN while the example still runs, then it is gone and the example exits 0.
 
 Prints one line per check and "example signals: N passed, N failed" last; exits 1 on failure.
 """
@@ -21,8 +26,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 # A signal must be acted on within 100 ms; the bound leaves room for a loaded CI machine while
 # still failing the old behaviour (up to 1 s).
@@ -199,6 +207,110 @@ def deregistration_fails(command):
         stub.server_close()
 
 
+def registry_status(registry, instance_id):
+    """The status the registry shows (GET apps/APP/ID, never cached), None when not listed."""
+    request = urllib.request.Request(f"{registry}apps/SIGNALS/{instance_id}",
+                                     headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.load(answer)["instance"]["status"]
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def shows(registry, instance_id, status, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if registry_status(registry, instance_id) == status:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class HealthEndpoint(http.server.ThreadingHTTPServer):
+    """GET anything: 200 while `healthy` is set, else 503."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), HealthHandler)
+        self.healthy = threading.Event()
+        self.healthy.set()
+
+
+class HealthHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.server.healthy.is_set() else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+FAST_HEALTH = dict(REGISTRY_HEARTBEAT_INTERVAL="0.5", REGISTRY_HEALTH_INTERVAL="0.2",
+                   REGISTRY_HEALTH_THRESHOLD="2")
+
+
+def health(command, registry):
+    with tempfile.TemporaryDirectory() as scratch:
+        sick = os.path.join(scratch, "unhealthy")
+        example = Example(command, "health-file", REGISTRY_URL=registry,
+                          REGISTER_UNHEALTHY_FILE=sick, **FAST_HEALTH)
+        iid = f"signals-{os.getpid()}-health-file"
+        ok = example.wait_line("registered ", 30) is not None and shows(registry, iid, "UP")
+        open(sick, "w").close()
+        ok = ok and shows(registry, iid, "DOWN")
+        os.remove(sick)
+        ok = ok and shows(registry, iid, "UP")
+        example.signal(signal.SIGTERM)
+        status = example.finish()
+        check(ok and status == 0,
+              f"health: REGISTER_UNHEALTHY_FILE turns the registry DOWN and UP (exit {status})")
+        if not ok:
+            print(example.output())
+    endpoint = HealthEndpoint()
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{endpoint.server_address[1]}/health"
+        example = Example(command, "health-url", REGISTRY_URL=registry, REGISTRY_HEALTH_URL=url,
+                          **FAST_HEALTH)
+        iid = f"signals-{os.getpid()}-health-url"
+        ok = example.wait_line("registered ", 30) is not None and shows(registry, iid, "UP")
+        endpoint.healthy.clear()
+        ok = ok and shows(registry, iid, "DOWN")
+        endpoint.healthy.set()
+        ok = ok and shows(registry, iid, "UP")
+        example.signal(signal.SIGTERM)
+        status = example.finish()
+        check(ok and status == 0,
+              f"health: REGISTRY_HEALTH_URL turns the registry DOWN and UP (exit {status})")
+        if not ok:
+            print(example.output())
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+
+
+def drain(command, registry):
+    example = Example(command, "drain", REGISTRY_URL=registry, REGISTRY_DRAIN_SECONDS="1.5",
+                      REGISTRY_HEARTBEAT_INTERVAL="0.5")
+    iid = f"signals-{os.getpid()}-drain"
+    ok = example.wait_line("registered ", 30) is not None and shows(registry, iid, "UP")
+    sent = example.signal(signal.SIGTERM)
+    down_while_running = shows(registry, iid, "DOWN", timeout=1) and example.proc.poll() is None
+    status = example.finish()
+    took = time.monotonic() - sent
+    gone = registry_status(registry, iid) is None
+    check(ok and down_while_running and status == 0 and gone and took >= 1.5,
+          f"drain: DOWN while draining ({down_while_running}), then gone ({gone}), "
+          f"exit {status} after {took:.1f} s (drain 1.5 s)")
+    if not (ok and down_while_running):
+        print(example.output())
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--registry", default=os.environ.get("REGISTRAR_TEST_EUREKA_URL"))
@@ -210,6 +322,9 @@ def main():
     else:
         check(False, "registered: no real registry given (--registry or REGISTRAR_TEST_EUREKA_URL)")
     deregistration_fails(args.command)
+    if args.registry:
+        health(args.command, args.registry)
+        drain(args.command, args.registry)
     print(f"example signals: {passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 

@@ -48,6 +48,19 @@ static void rg_log_free(void *user_data) {
 	registrarGoFreeLog((uintptr_t)user_data);
 }
 
+// ---- health checks: C -> Go (the exported functions live in health.go) ----
+
+extern int32_t registrarGoHealth(uintptr_t handle);
+extern void registrarGoFreeHealth(uintptr_t handle);
+
+static int32_t rg_health_trampoline(void *user_data) {
+	return registrarGoHealth((uintptr_t)user_data);
+}
+
+static void rg_health_free(void *user_data) {
+	registrarGoFreeHealth((uintptr_t)user_data);
+}
+
 static char *rg_take_error(void) {
 	size_t n = registrar_last_error_message(NULL, 0);
 	char *buf = malloc(n + 1);
@@ -80,6 +93,13 @@ static rg_result rg_client_new(const registrar_config *cfg, registrar_client **o
 
 // handle 0 removes the logger; otherwise the library owns the handle from now on and frees
 // it through rg_log_free after its last call (on failure it is not taken: Go frees it).
+// handle 0 removes the health check; otherwise the library owns the handle from now on and
+// frees it through rg_health_free after its last call (on failure it is not taken).
+static rg_result rg_client_set_health_check(const registrar_client *c, uintptr_t handle) {
+	if (handle == 0) return rg_done(registrar_client_set_health_check(c, NULL, NULL, NULL));
+	return rg_done(registrar_client_set_health_check(c, rg_health_trampoline, (void *)handle, rg_health_free));
+}
+
 static rg_result rg_client_set_logger(const registrar_client *c, uintptr_t handle, int32_t max_level) {
 	if (handle == 0) return rg_done(registrar_client_set_logger(c, NULL, NULL, NULL, max_level));
 	return rg_done(registrar_client_set_logger(c, rg_log_trampoline, (void *)handle, rg_log_free, max_level));
@@ -414,6 +434,10 @@ func (c cClient) start() error { return errResult(C.rg_start(c.p)) }
 
 func (c cClient) setLogger(handle uintptr, max LogLevel) error {
 	return errResult(C.rg_client_set_logger(c.p, C.uintptr_t(handle), C.int32_t(max)))
+}
+
+func (c cClient) setHealthCheck(handle uintptr) error {
+	return errResult(C.rg_client_set_health_check(c.p, C.uintptr_t(handle)))
 }
 
 func (c cClient) waitRegistered(timeoutMs uint32) error {

@@ -158,6 +158,12 @@ func Start(cfg Config) (*Client, error) {
 		h.close(0)
 		return nil, err
 	}
+	if cfg.HealthCheck != nil {
+		if err := setHealthCheck(cfg.HealthCheck, raw.setHealthCheck); err != nil {
+			h.close(0)
+			return nil, err
+		}
+	}
 	if err := raw.start(); err != nil {
 		h.close(0)
 		return nil, err
@@ -221,6 +227,14 @@ func (c *Client) SetLogger(f LogFunc, max LogLevel) error {
 	return c.h.use(func(cc cClient) error {
 		return setLogger(f, func(h uintptr) error { return cc.setLogger(h, max) })
 	})
+}
+
+// SetHealthCheck sets the service's health check (see HealthFunc); nil removes it (the
+// REGISTRY_HEALTH_URL check, if configured, applies again). The verdict starts over as
+// healthy. Errors: ErrShutDown.
+func (c *Client) SetHealthCheck(f HealthFunc) error {
+	defer runtime.KeepAlive(c)
+	return c.h.use(func(cc cClient) error { return setHealthCheck(f, cc.setHealthCheck) })
 }
 
 // Up marks the instance ready for traffic (SetStatus(StatusUp)).
@@ -380,7 +394,8 @@ func (c *Client) notRegistered(ctx context.Context) error {
 }
 
 // Close marks the instance DOWN, deregisters it and ends its background task, within the
-// configured Timeout, then frees the client. It waits for calls in flight on other
+// configured Drain + Timeout (with a Drain the instance stays registered as DOWN, heartbeating,
+// for the drain before the DELETE), then frees the client. It waits for calls in flight on other
 // goroutines. Idempotent: closing again returns nil. It returns an error when the registry
 // was not told (the instance then stays listed until its lease expires), naming what failed:
 // ErrTimeout if it did not answer in time, ErrRejected with the server's answer to the
@@ -389,7 +404,8 @@ func (c *Client) Close() error {
 	return c.close(0)
 }
 
-// Shutdown is Close bounded by ctx's deadline instead of the configured Timeout.
+// Shutdown is Close bounded by ctx's deadline instead of Drain + Timeout: a deadline shorter
+// than that cuts the drain short, keeping Timeout (at most half the time left) for the DELETE.
 // (The deregistration itself cannot be interrupted; without a deadline it is Close.)
 func (c *Client) Shutdown(ctx context.Context) error {
 	var ms uint32

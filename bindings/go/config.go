@@ -79,6 +79,21 @@ type Config struct {
 	// library's, 30 s). A Client ignores it.
 	FetchInterval time.Duration
 
+	// HealthCheck lets the service's health decide the registry status (see HealthFunc):
+	// DOWN while it fails, the status set with SetStatus otherwise. Installed by Start, before
+	// the first registration; SetHealthCheck changes it later. It replaces HealthURL.
+	HealthCheck HealthFunc
+	// HealthURL (REGISTRY_HEALTH_URL) is a local http:// URL checked instead when HealthCheck
+	// is nil: 2xx is healthy. HealthInterval (default 10 s) is the time between checks,
+	// HealthThreshold (default 3) the failures (passes) in a row that turn DOWN (UP again).
+	HealthURL       string
+	HealthInterval  time.Duration
+	HealthThreshold int
+	// Drain (REGISTRY_DRAIN_SECONDS, default 0) is how long Close keeps the instance
+	// registered as DOWN, heartbeating, before deleting it, so that callers' caches drop it
+	// first. Close then takes up to Drain + Timeout; Shutdown's deadline covers the drain.
+	Drain time.Duration
+
 	// Status is the status of the first registration; zero (StatusUnknown) means the
 	// library's default, STARTING. Set StatusUp to register as ready at once.
 	Status Status
@@ -182,6 +197,10 @@ func (c Config) pairs() []pair {
 	secs("REGISTRY_LEASE_DURATION", c.LeaseDuration)
 	secs("REGISTRY_TIMEOUT", c.Timeout)
 	secs("REGISTRY_FETCH_INTERVAL", c.FetchInterval)
+	str("REGISTRY_HEALTH_URL", c.HealthURL)
+	secs("REGISTRY_HEALTH_INTERVAL", c.HealthInterval)
+	num("REGISTRY_HEALTH_THRESHOLD", c.HealthThreshold)
+	secs("REGISTRY_DRAIN_SECONDS", c.Drain)
 	return out
 }
 

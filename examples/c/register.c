@@ -16,6 +16,16 @@
  * server's reason...) goes to stderr each time it changes, not once per retry.
  * REGISTRY_LOG=1 also shows the library's own log messages on stderr.
  *
+ * Health and drain, from the environment alone (see the README):
+ *   REGISTRY_HEALTH_URL=http://127.0.0.1:8080/health   the library polls it (2xx = healthy) every
+ *       REGISTRY_HEALTH_INTERVAL s; after REGISTRY_HEALTH_THRESHOLD failures in a row the
+ *       registry shows DOWN, after as many passes UP again.
+ *   REGISTER_UNHEALTHY_FILE=/tmp/sick   this example's own health check (a C callback, the API a
+ *       service uses to report its health): unhealthy while that file exists. It replaces
+ *       REGISTRY_HEALTH_URL.
+ *   REGISTRY_DRAIN_SECONDS=10   on SIGINT/SIGTERM the instance is registered DOWN at once and
+ *       stays listed, heartbeating, for 10 s (callers' caches drop it), then deleted.
+ *
  * Signals: SIGINT and SIGTERM are blocked in every thread (the library's threads inherit the
  * mask of the thread that creates them) and taken synchronously with sigtimedwait, so no
  * signal handler runs at all: nothing here has to be async-signal-safe. They are looked at at
@@ -34,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "registrar.h"
 
@@ -101,6 +112,12 @@ static void log_to_stderr(void *user_data, int32_t level, const char *message) {
     fprintf(stderr, "registrar %s: %s\n", level >= 0 && level <= 3 ? names[level] : "?", message);
 }
 
+/* REGISTER_UNHEALTHY_FILE: healthy (nonzero) unless the file exists. Called on the library's
+ * health check thread every REGISTRY_HEALTH_INTERVAL; it must return within REGISTRY_TIMEOUT. */
+static int32_t file_health(void *user_data) {
+    return access((const char *)user_data, F_OK) != 0;
+}
+
 /* Waits up to `ms` for SIGINT/SIGTERM; returns the signal number or 0. */
 static int take_signal(const sigset_t *signals, long ms) {
     struct timespec timeout = {ms / 1000, (ms % 1000) * 1000000L};
@@ -142,6 +159,12 @@ int main(void) {
         registrar_client_set_logger(client, log_to_stderr, NULL, NULL, REGISTRAR_LOG_INFO) !=
             REGISTRAR_OK)
         print_last_error("cannot install the logger");
+
+    const char *unhealthy_file = getenv("REGISTER_UNHEALTHY_FILE");
+    if (unhealthy_file && unhealthy_file[0] &&
+        registrar_client_set_health_check(client, file_health, (void *)unhealthy_file, NULL) !=
+            REGISTRAR_OK)
+        print_last_error("cannot install the health check");
 
     char *app = get_string(client, registrar_client_app_name);
     char *id = get_string(client, registrar_client_instance_id);
@@ -188,8 +211,8 @@ int main(void) {
     }
     if (sig) fprintf(stderr, "register: %s, deregistering\n", strsignal(sig));
 
-    /* Marks the instance DOWN, deletes it from the registry, joins the background thread;
-     * bounded by REGISTRY_TIMEOUT. */
+    /* Marks the instance DOWN (and keeps it listed so for REGISTRY_DRAIN_SECONDS), deletes it
+     * from the registry, ends the background task; bounded by the drain + REGISTRY_TIMEOUT. */
     if (registrar_client_stop(client, 0) != REGISTRAR_OK) {
         print_last_error("deregistration did not complete");
         exit_code = 1;

@@ -12,8 +12,17 @@ within 100 ms in every phase (waits are cut into 50 ms slices).
 
     REGISTRY_URL=http://127.0.0.1:8761/eureka/ REGISTRY_APP_NAME=my_awsome_go_ms \
         python examples/python/register.py
+
+Health and drain, from the environment alone (see the README):
+REGISTRY_HEALTH_URL (a local http:// URL the library polls every REGISTRY_HEALTH_INTERVAL s;
+DOWN after REGISTRY_HEALTH_THRESHOLD failures in a row, UP after as many passes);
+REGISTER_UNHEALTHY_FILE=/tmp/sick (this example's own Python health check, the API a service
+uses: unhealthy while that file exists; it replaces REGISTRY_HEALTH_URL);
+REGISTRY_DRAIN_SECONDS=10 (on SIGINT/SIGTERM the instance is registered DOWN at once and stays
+listed, heartbeating, for 10 s so callers' caches drop it, then deleted).
 """
 
+import os
 import signal
 import sys
 import threading
@@ -31,6 +40,11 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set())
+
+    unhealthy_file = os.environ.get("REGISTER_UNHEALTHY_FILE")
+    if unhealthy_file:
+        # Called on the library's health check thread; truthy = healthy, raising = unhealthy.
+        client.set_health_check(lambda: not os.path.exists(unhealthy_file))
 
     name = f"{client.app_name}/{client.instance_id}"
     client.up()  # ready for traffic: the first registration already says UP
@@ -62,7 +76,8 @@ def main() -> int:
     if stop.is_set():
         print("register: signal received, deregistering", file=sys.stderr, flush=True)
     try:
-        client.close()  # DOWN, then DELETE: gone from the registry now, not at lease expiry
+        # DOWN (kept so for REGISTRY_DRAIN_SECONDS), then DELETE: gone now, not at lease expiry.
+        client.close()
     except registrar.RegistrarError as e:
         print(f"register: deregistration did not complete: {e}", file=sys.stderr)
         return 1

@@ -61,6 +61,7 @@ C_TO_CTYPES: Dict[str, Any] = {
     "registrar_client_info *": ctypes.POINTER(_native.ClientInfo),
     "registrar_log_callback": _native.LOG_CALLBACK,
     "registrar_free_callback": _native.FREE_CALLBACK,
+    "registrar_health_check": _native.HEALTH_CHECK,
     "registrar_discovery_listener": _native.DISCOVERY_LISTENER,
     "registrar_discovery *": ctypes.c_void_p,
     "const registrar_discovery *": ctypes.c_void_p,

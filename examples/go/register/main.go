@@ -17,6 +17,14 @@
 // server's reason...) goes to stderr each time it changes, not once per retry. It behaves and
 // prints like examples/c/register.c.
 //
+// Health and drain, from the environment alone (see the README): REGISTRY_HEALTH_URL (a
+// local http:// URL the library polls every REGISTRY_HEALTH_INTERVAL s; DOWN after
+// REGISTRY_HEALTH_THRESHOLD failures in a row, UP after as many passes);
+// REGISTER_UNHEALTHY_FILE=/tmp/sick (this example's own Go health check, the API a service
+// uses: unhealthy while that file exists; it replaces REGISTRY_HEALTH_URL);
+// REGISTRY_DRAIN_SECONDS=10 (on SIGINT/SIGTERM the instance is registered DOWN at once and
+// stays listed, heartbeating, for 10 s so callers' caches drop it, then deleted).
+//
 // Build: cargo build --release (repository root), then go build ./register (examples/go).
 package main
 
@@ -45,6 +53,15 @@ func run() int {
 	cfg := registrar.ConfigFromEnv()
 	// This example is ready to serve at once: register UP directly (no STARTING phase).
 	cfg.Status = registrar.StatusUp
+	if file := os.Getenv("REGISTER_UNHEALTHY_FILE"); file != "" {
+		// Called on the library's health check thread; nil = healthy.
+		cfg.HealthCheck = func() error {
+			if _, err := os.Stat(file); err == nil {
+				return fmt.Errorf("%s exists", file)
+			}
+			return nil
+		}
+	}
 	client, err := registrar.Start(cfg)
 	if err != nil {
 		if errors.Is(err, registrar.ErrInvalidConfig) || errors.Is(err, registrar.ErrInvalidArgument) {
@@ -104,8 +121,8 @@ loop:
 		fmt.Fprintln(os.Stderr, "register: signal received, deregistering")
 	}
 
-	// Marks the instance DOWN, deletes it from the registry, stops the background thread;
-	// bounded by REGISTRY_TIMEOUT.
+	// Marks the instance DOWN (kept so for REGISTRY_DRAIN_SECONDS), deletes it from the
+	// registry, ends the background task; bounded by the drain + REGISTRY_TIMEOUT.
 	if err := client.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "register: deregistration did not complete: %s\n", message(err))
 		exitCode = 1

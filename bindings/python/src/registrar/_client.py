@@ -318,7 +318,33 @@ def _free_trampoline(user_data: Optional[int]) -> None:
         _log_sinks.pop(user_data or 0, None)
 
 
+# Python health checks by the user_data id handed to the library; removed by the free callback.
+_health_checks: Dict[int, Any] = {}
+
+
+def _health_trampoline(user_data: Optional[int]) -> int:
+    entry = _health_checks.get(user_data or 0)
+    if entry is None:
+        return 0
+    try:
+        return 1 if entry[0]() else 0
+    except BaseException as e:  # raising means unhealthy; never let it reach the library
+        try:
+            _package_logger().debug("health check raised %r", e)
+        except BaseException:
+            pass
+        return 0
+
+
+def _free_health_trampoline(user_data: Optional[int]) -> None:
+    with _log_sinks_lock:
+        _health_checks.pop(user_data or 0, None)
+
+
 # Module-level: these must outlive every client that may call them.
+_HEALTH_CHECK = _native.HEALTH_CHECK(_health_trampoline)
+_FREE_HEALTH = _native.FREE_CALLBACK(_free_health_trampoline)
+_NO_HEALTH_CHECK = _native.HEALTH_CHECK()
 _LOG_CALLBACK = _native.LOG_CALLBACK(_log_trampoline)
 _FREE_CALLBACK = _native.FREE_CALLBACK(_free_trampoline)
 _NO_LOG = _native.LOG_CALLBACK()  # NULL function pointers
@@ -398,6 +424,7 @@ class Client:
         self._finalizer = weakref.finalize(self, _finalize, handle.value, self._pid)
         self._finalizer.atexit = False
         self._has_py_logger = False
+        self._has_py_health_check = False
         status, self._instance_id = _native.read_string(
             lib.registrar_client_instance_id, handle.value
         )
@@ -460,7 +487,10 @@ class Client:
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Deregisters: marks the instance DOWN, deletes it from the registry and ends the
-        background thread, within ``timeout`` seconds (``None``: the configured REGISTRY_TIMEOUT).
+        background thread, within ``timeout`` seconds (``None``: REGISTRY_DRAIN_SECONDS +
+        REGISTRY_TIMEOUT). With REGISTRY_DRAIN_SECONDS the instance is registered DOWN at
+        once and kept registered, heartbeating, for the drain (callers' caches drop it), then
+        deleted; a shorter ``timeout`` cuts the drain short, keeping time for the DELETE.
         Idempotent: calling it again gives the same outcome. The client can still be inspected
         afterwards; :meth:`close` frees it. Raises when the registry was not told (the instance
         then stays listed until its lease expires), the message naming what failed:
@@ -493,6 +523,10 @@ class Client:
         if self._has_py_logger and not forked:
             with self._use(allow_closed=True) as h:
                 lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, 0)
+        if self._has_py_health_check and not forked:
+            self._has_py_health_check = False
+            with self._use(allow_closed=True) as h:
+                lib.registrar_client_set_health_check(h, _NO_HEALTH_CHECK, None, _NO_FREE)
         with self._lock:
             self._free_pending = True
             to_free = self._take_for_free()
@@ -635,6 +669,37 @@ class Client:
         :meth:`close` and at interpreter exit (before Python's teardown), never called after
         :meth:`stop` returns."""
         _set_logger(self, lib.registrar_client_set_logger, logger, level)
+
+    def set_health_check(self, check: "Optional[Callable[[], Any]]") -> None:
+        """Lets the service's health decide the registry status: once started, ``check()`` is
+        called every REGISTRY_HEALTH_INTERVAL seconds (default 10) on a thread of the
+        library's; a truthy result means healthy, a falsy one or an exception (logged at DEBUG
+        to the "registrar" logger) unhealthy. After REGISTRY_HEALTH_THRESHOLD (default 3)
+        failures in a row the instance is registered DOWN; after as many passes, with the
+        status set by :meth:`set_status` again. Each call is bounded by REGISTRY_TIMEOUT: a
+        call that takes longer counts as a failure and no other starts until it returns
+        (never two at once). It replaces REGISTRY_HEALTH_URL while set; None removes it. No
+        call starts after :meth:`stop` returns; it is removed on :meth:`close` and at
+        interpreter exit. Heartbeats never wait for it."""
+        if check is None:
+            with self._use() as h:
+                _check(lib.registrar_client_set_health_check(h, _NO_HEALTH_CHECK, None, _NO_FREE))
+            self._has_py_health_check = False
+            return
+        if not callable(check):
+            raise TypeError("the health check must be callable (or None)")
+        key = next(_log_ids)
+        with _log_sinks_lock:
+            _health_checks[key] = (check,)
+        try:
+            with self._use() as h:
+                _check(lib.registrar_client_set_health_check(h, _HEALTH_CHECK, key, _FREE_HEALTH))
+        except BaseException:
+            with _log_sinks_lock:
+                _health_checks.pop(key, None)
+            raise
+        self._has_py_health_check = True
+        _clients_with_loggers.add(self)
 
     def snapshot(self) -> "Dict[str, Any]":
         """The client's state as a dict, for debugging (``registrar_client_snapshot_json``):
@@ -781,5 +846,11 @@ def _remove_python_loggers() -> None:
         if client._has_py_logger and not client._closed and os.getpid() == client._pid:
             try:
                 client.set_logger(None)
+            except RegistrarError:
+                pass
+        if getattr(client, "_has_py_health_check", False) and not client._closed \
+                and os.getpid() == client._pid:
+            try:
+                client.set_health_check(None)
             except RegistrarError:
                 pass

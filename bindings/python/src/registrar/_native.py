@@ -146,6 +146,8 @@ DISCOVERY_LISTENER = CFUNCTYPE(None, c_void_p, c_uint64)
 LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_int32, c_char_p)
 #: ``void (*registrar_free_callback)(void *user_data)``
 FREE_CALLBACK = CFUNCTYPE(None, c_void_p)
+#: ``int32_t (*registrar_health_check)(void *user_data)``
+HEALTH_CHECK = CFUNCTYPE(c_int32, c_void_p)
 
 # A char buffer the library writes into (``char *buf``): ctypes.create_string_buffer fits.
 char_buf = POINTER(c_char)
@@ -156,6 +158,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_client_set_logger": (
         c_enum,
         [client_p, LOG_CALLBACK, c_void_p, FREE_CALLBACK, c_int32],
+    ),
+    "registrar_client_set_health_check": (
+        c_enum,
+        [client_p, HEALTH_CHECK, c_void_p, FREE_CALLBACK],
     ),
     "registrar_client_start": (c_enum, [client_p]),
     "registrar_client_wait_registered": (c_enum, [client_p, c_uint32]),
