@@ -214,7 +214,7 @@ impl Agent {
             last_renewal: None,
         };
         let metrics = ClientMetrics::register(&config.app_name, &config.instance_id);
-        let health = HealthWatch::new(config.health.clone());
+        let health = HealthWatch::new(config.health.clone(), Arc::clone(&metrics));
         Ok(Agent {
             shared: Arc::new(Shared {
                 health,

@@ -18,7 +18,6 @@
 //! caught and counts as a failure.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +26,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{oneshot, Notify};
 
 use crate::health::{HealthConfig, HealthTracker};
+use crate::metrics::ClientMetrics;
 use crate::worker::panic_message;
 
 /// A health check: `Ok` when the service is healthy, `Err` saying why not. Called on the
@@ -62,8 +62,8 @@ pub(crate) struct HealthWatch {
     /// A check was set or removed: the schedule starts over.
     changed: Notify,
     runner: Arc<Runner>,
-    passed: AtomicU64,
-    failed: AtomicU64,
+    /// The client's metrics: checks by result and the verdict.
+    metrics: Arc<ClientMetrics>,
 }
 
 struct Inner {
@@ -90,7 +90,7 @@ struct Runner {
 }
 
 impl HealthWatch {
-    pub(crate) fn new(config: HealthConfig) -> HealthWatch {
+    pub(crate) fn new(config: HealthConfig, metrics: Arc<ClientMetrics>) -> HealthWatch {
         let url_check = config.url.clone().map(|url| {
             let timeout = config.timeout;
             Arc::new(move || {
@@ -99,6 +99,7 @@ impl HealthWatch {
                     .map_err(|why| format!("{url}: {why}"))
             }) as Arc<HealthCheckFn>
         });
+        metrics.set_healthy(url_check.as_ref().map(|_| true));
         HealthWatch {
             inner: Mutex::new(Inner {
                 host_check: None,
@@ -111,8 +112,7 @@ impl HealthWatch {
             url_check,
             changed: Notify::new(),
             runner: Arc::default(),
-            passed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -124,6 +124,8 @@ impl HealthWatch {
             let mut inner = self.inner.lock();
             inner.tracker = HealthTracker::new(self.config.threshold);
             inner.last_failure = None;
+            let configured = check.is_some() || self.url_check.is_some();
+            self.metrics.set_healthy(configured.then_some(true));
             std::mem::replace(&mut inner.host_check, check)
         };
         drop(old);
@@ -140,12 +142,13 @@ impl HealthWatch {
 
     pub(crate) fn state(&self) -> HealthState {
         let inner = self.inner.lock();
+        let (checks_passed, checks_failed) = self.metrics.health_checks();
         HealthState {
             configured: inner.host_check.is_some() || self.url_check.is_some(),
             healthy: inner.tracker.is_healthy(),
             last_failure: inner.last_failure.clone(),
-            checks_passed: self.passed.load(Ordering::Relaxed),
-            checks_failed: self.failed.load(Ordering::Relaxed),
+            checks_passed,
+            checks_failed,
         }
     }
 
@@ -224,12 +227,11 @@ impl HealthWatch {
     fn record(&self, result: CheckResult) -> Option<CheckResult> {
         let mut inner = self.inner.lock();
         let ok = result.is_ok();
-        if ok {
-            self.passed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
+        self.metrics.health_check(ok);
         let flipped = inner.tracker.record(ok);
+        if let Some(healthy) = flipped {
+            self.metrics.set_healthy(Some(healthy));
+        }
         match result {
             Ok(()) if flipped.is_some() => {
                 inner.last_failure = None;

@@ -92,6 +92,10 @@ pub struct ClientMetrics {
     /// The last request the registry accepted (registration or heartbeat).
     last_success: Moment,
     last_failure: Moment,
+    health_passed: AtomicU64,
+    health_failed: AtomicU64,
+    /// The health verdict: 1 healthy, 0 unhealthy, -1 no health check configured.
+    healthy: std::sync::atomic::AtomicI8,
 }
 
 /// A copy of a client's counters at one moment.
@@ -123,6 +127,9 @@ impl ClientMetrics {
             heartbeats_error: AtomicU64::new(0),
             last_success: Moment::default(),
             last_failure: Moment::default(),
+            health_passed: AtomicU64::new(0),
+            health_failed: AtomicU64::new(0),
+            healthy: std::sync::atomic::AtomicI8::new(-1),
         });
         LIVE.lock().add_client(&metrics);
         metrics
@@ -152,6 +159,26 @@ impl ClientMetrics {
                 self.last_failure.set_now();
             }
         }
+    }
+
+    /// Records the outcome of one health check.
+    pub fn health_check(&self, passed: bool) {
+        bump(if passed {
+            &self.health_passed
+        } else {
+            &self.health_failed
+        });
+    }
+
+    /// Records the health verdict (`None`: no health check configured).
+    pub fn set_healthy(&self, healthy: Option<bool>) {
+        let value = healthy.map_or(-1, i8::from);
+        self.healthy.store(value, Ordering::Relaxed);
+    }
+
+    /// Health checks run so far: (passed, failed).
+    pub fn health_checks(&self) -> (u64, u64) {
+        (read(&self.health_passed), read(&self.health_failed))
     }
 
     pub fn counts(&self) -> ClientCounts {
@@ -414,6 +441,38 @@ pub fn render() -> String {
                 &[("app", &m.app), ("instance", &m.instance)],
                 age.as_secs_f64(),
             );
+        }
+    }
+
+    out.family(
+        "registrar_health_checks_total",
+        "counter",
+        "Health checks of the service run by the client (REGISTRY_HEALTH_URL or the host's \
+         check), by result: passed or failed (including a check that did not answer within \
+         REGISTRY_TIMEOUT). Only clients with a health check.",
+    );
+    out.family(
+        "registrar_healthy",
+        "gauge",
+        "1 while the client's health check passes, 0 while it fails (the instance is then \
+         registered DOWN). Only clients with a health check.",
+    );
+    for m in &clients {
+        let healthy = m.healthy.load(Ordering::Relaxed);
+        let (passed, failed) = m.health_checks();
+        if healthy < 0 && passed + failed == 0 {
+            continue;
+        }
+        let who = [("app", m.app.as_str()), ("instance", m.instance.as_str())];
+        for (result, value) in [("passed", passed), ("failed", failed)] {
+            out.sample(
+                "registrar_health_checks_total",
+                &[who[0], who[1], ("result", result)],
+                value as f64,
+            );
+        }
+        if healthy >= 0 {
+            out.sample("registrar_healthy", &who, healthy as f64);
         }
     }
 

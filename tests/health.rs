@@ -35,6 +35,25 @@ fn snapshot(client: &Client) -> serde_json::Value {
     serde_json::from_slice(&buf[..len]).unwrap()
 }
 
+/// The metrics lines of this client (its app label), from `registrar_metrics_text`.
+fn metrics_of(app: &str) -> Vec<String> {
+    let mut len = 0usize;
+    check(registrar_metrics_text(std::ptr::null_mut(), 0, &mut len)).unwrap();
+    let mut buf = vec![0u8; len + 4096];
+    check(registrar_metrics_text(
+        buf.as_mut_ptr().cast(),
+        buf.len(),
+        &mut len,
+    ))
+    .unwrap();
+    let label = format!("app=\"{}\"", app.to_uppercase());
+    String::from_utf8_lossy(&buf[..len])
+        .lines()
+        .filter(|l| l.contains(&label))
+        .map(str::to_string)
+        .collect()
+}
+
 fn renewal(url: &str, app: &str, id: &str) -> Option<i64> {
     get_instance(url, app, id, false).and_then(|i| i["leaseInfo"]["lastRenewalTimestamp"].as_i64())
 }
@@ -110,6 +129,21 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
     let snap = snapshot(&client);
     assert_eq!(snap["health"]["healthy"], false, "{snap}");
     assert_eq!(snap["host_status"], "UP", "{snap}");
+    let metrics = metrics_of(&app);
+    assert!(
+        metrics
+            .iter()
+            .any(|l| l.starts_with("registrar_healthy{") && l.ends_with(" 0")),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .any(|l| l.starts_with("registrar_health_checks_total{")
+                && l.contains("result=\"failed\"")
+                && !l.ends_with(" 0")),
+        "{metrics:?}"
+    );
 
     // The host's own status still applies: it is what the registry shows once healthy again.
     client
@@ -126,6 +160,9 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
     assert!(registry_shows(&url, &app, &id, "UP"));
     let snap = snapshot(&client);
     assert_eq!(snap["health"]["healthy"], true, "{snap}");
+    assert!(metrics_of(&app)
+        .iter()
+        .any(|l| l.starts_with("registrar_healthy{") && l.ends_with(" 1")));
     assert!(snap["health"]["checks"]["failed"].as_u64().unwrap() >= 2);
 
     client.stop(0).unwrap();
