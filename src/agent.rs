@@ -263,14 +263,19 @@ impl Agent {
                 Phase::NotStarted => state.phase = Phase::Registering,
             }
         }
+        // The health watcher only for a client with a check (idle clients stay small); one
+        // set later starts it then (set_health_check).
         let spawned = Task::spawn(Arc::clone(&self.shared)).and_then(|spawned| {
-            let health = Task::spawn(Arc::new(HealthJob(Arc::clone(&self.shared))))?;
+            let health = match self.shared.health.configured() {
+                true => Some(self.spawn_health_watcher()?),
+                false => None,
+            };
             Ok((spawned, health))
         });
         match spawned {
             Ok((spawned, health)) => {
                 *task = Some(Arc::new(spawned));
-                *self.health_task.lock() = Some(health);
+                *self.health_task.lock() = health;
                 Ok(())
             }
             Err(e) => {
@@ -314,12 +319,24 @@ impl Agent {
     /// status again after as many passes. It replaces REGISTRY_HEALTH_URL while set. The
     /// verdict starts over as healthy.
     pub fn set_health_check(&self, check: Option<Arc<HealthCheckFn>>) -> Result<()> {
-        if self.shared.state.lock().phase == Phase::Stopped {
-            return Err(Error::ShutDown);
+        // Serialised with start, so the watcher task is spawned once.
+        let _task = self.task.lock();
+        let running = match self.shared.state.lock().phase {
+            Phase::Stopped => return Err(Error::ShutDown),
+            Phase::NotStarted => false,
+            Phase::Registering | Phase::Registered => true,
+        };
+        let mut watcher = self.health_task.lock();
+        if running && check.is_some() && watcher.is_none() {
+            *watcher = Some(self.spawn_health_watcher()?);
         }
         self.shared.health.set_check(check);
         self.shared.apply_health(Ok(()));
         Ok(())
+    }
+
+    fn spawn_health_watcher(&self) -> Result<Task> {
+        Task::spawn(Arc::new(HealthJob(Arc::clone(&self.shared))))
     }
 
     /// Sets (`Some`) or removes (`None`) one metadata entry; reaches the registry by re-registration.

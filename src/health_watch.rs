@@ -132,6 +132,11 @@ impl HealthWatch {
         self.changed.notify_one();
     }
 
+    /// A check is configured: the host's or REGISTRY_HEALTH_URL.
+    pub(crate) fn configured(&self) -> bool {
+        self.url_check.is_some() || self.inner.lock().host_check.is_some()
+    }
+
     fn current_check(&self) -> Option<Arc<HealthCheckFn>> {
         self.inner
             .lock()

@@ -348,6 +348,9 @@ fn a_panicking_rust_check_counts_as_failure() {
         settings.set(k, v).unwrap();
     }
     let agent = Agent::new(Config::from_settings(&settings).unwrap()).unwrap();
+    agent.set_status(InstanceStatus::Up).unwrap();
+    // Set after start, on a client that had none: the watcher starts then.
+    agent.start().unwrap();
     let failing = Arc::new(AtomicBool::new(false));
     let f = failing.clone();
     agent
@@ -358,8 +361,6 @@ fn a_panicking_rust_check_counts_as_failure() {
             Ok(())
         })))
         .unwrap();
-    agent.set_status(InstanceStatus::Up).unwrap();
-    agent.start().unwrap();
     agent.wait_registered(Duration::from_secs(5)).unwrap();
     let id = agent.config().instance_id.clone();
     assert!(registry_shows(&url, &app, &id, "UP"));
