@@ -64,9 +64,7 @@ EXCEPTIONS = {
     # library's own list (Settings()): C's getenv is not safe against a concurrent os.Setenv
     # on another goroutine (bindings/go/README.md). Same names and precedence.
     ("go", "registrar_config_from_env"): "ConfigFromEnv reads the environment via Settings()",
-    # Issue 12 (events): the C API landed first; the Python and Go listeners follow.
-    ("python", "registrar_client_set_event_listener"): "issue 12: Python events in progress",
-    ("python", "registrar_discovery_set_event_listener"): "issue 12: Python events in progress",
+    # Issue 12 (events): the C API landed first; the Go listener follows.
     ("go", "registrar_client_set_event_listener"): "issue 12: Go events in progress",
     ("go", "registrar_discovery_set_event_listener"): "issue 12: Go events in progress",
 }

@@ -63,6 +63,7 @@ C_TO_CTYPES: Dict[str, Any] = {
     "registrar_free_callback": _native.FREE_CALLBACK,
     "registrar_health_check": _native.HEALTH_CHECK,
     "registrar_discovery_listener": _native.DISCOVERY_LISTENER,
+    "registrar_event_callback": _native.EVENT_CALLBACK,
     "registrar_discovery *": ctypes.c_void_p,
     "const registrar_discovery *": ctypes.c_void_p,
     "registrar_discovery **": ctypes.POINTER(ctypes.c_void_p),
@@ -156,12 +157,15 @@ STRUCTS = {
     "registrar_discovery_info": _native.DiscoveryInfo,
     "registrar_metadata_entry": _native.MetadataEntry,
     "registrar_instance": _native.Instance,
+    "registrar_event": _native.EventStruct,
 }
 FIELD_TYPES: Dict[str, Any] = {
     "registrar_client_state": _native.c_enum,
     "registrar_discovery_state": _native.c_enum,
     "registrar_instance_status": _native.c_enum,
     "registrar_status": _native.c_enum,
+    "registrar_event_kind": _native.c_enum,
+    "registrar_event_cause": _native.c_enum,
     "uint64_t": ctypes.c_uint64,
     "int64_t": ctypes.c_int64,
     "int32_t": ctypes.c_int32,

@@ -79,6 +79,7 @@ def library_path() -> str:
 
 
 _DISCOVERY_NAMES = ("Discovery", "DiscoveryInfo", "DiscoveryState", "Instance")
+_EVENT_NAMES = ("Event", "EventCause", "EventKind")
 
 
 def __getattr__(name: str) -> object:
@@ -87,6 +88,11 @@ def __getattr__(name: str) -> object:
         from . import discovery
 
         return getattr(discovery, name)
+    # Events too: only a process that listens imports them.
+    if name in _EVENT_NAMES:
+        from . import events
+
+        return getattr(events, name)
     # Typing aliases, built on demand so that importing registrar does not import typing.
     if name == "SettingValue":
         from collections.abc import Iterable, Mapping
@@ -103,6 +109,9 @@ if TYPE_CHECKING:
     from .discovery import DiscoveryInfo as DiscoveryInfo
     from .discovery import DiscoveryState as DiscoveryState
     from .discovery import Instance as Instance
+    from .events import Event as Event
+    from .events import EventCause as EventCause
+    from .events import EventKind as EventKind
 
 
 def status_name(code: int) -> str:
@@ -119,6 +128,9 @@ __all__ = [
     "DiscoveryInfo",
     "DiscoveryState",
     "ErrorCode",
+    "Event",
+    "EventCause",
+    "EventKind",
     "ExitHook",
     "ForkedError",
     "Info",

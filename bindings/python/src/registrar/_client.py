@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         str, int, float, "os.PathLike[str]", Iterable[str], Mapping[str, str], None
     ]
     LogFunction = Callable[["LogLevel", str], None]
+    from .events import Event
 
 __all__ = ["Client", "Config", "Info", "LogLevel", "Setting", "State", "Status", "settings"]
 
@@ -425,6 +426,7 @@ class Client:
         self._finalizer.atexit = False
         self._has_py_logger = False
         self._has_py_health_check = False
+        self._has_event_listener = False
         status, self._instance_id = _native.read_string(
             lib.registrar_client_instance_id, handle.value
         )
@@ -700,6 +702,22 @@ class Client:
             raise
         self._has_py_health_check = True
         _clients_with_loggers.add(self)
+
+    # --- events ---
+
+    def on_event(self, listener: "Optional[Callable[[Event], None]]") -> None:
+        """Calls ``listener(event)`` (a :class:`~registrar.Event`) for every state change of the
+        client: ``REGISTERED``, ``REGISTRATION_LOST`` (with the reason), ``REREGISTERED``,
+        ``STATUS_CHANGED`` (with the cause: host, health check, stop's drain) and, last,
+        ``STOPPED``. Set it before :meth:`start` to see every event. One listener per client:
+        this replaces the previous one; None removes it. It is called on the library's
+        background thread (taking the GIL for the call), in order, never after :meth:`stop`
+        returns: keep it quick. It may call the client's methods; :meth:`stop` called from it
+        only requests the stop (``STOPPED`` follows). An exception it raises is logged to
+        ``logging.getLogger("registrar")`` and changes nothing else."""
+        from .events import set_event_listener
+
+        set_event_listener(self, lib.registrar_client_set_event_listener, listener)
 
     def snapshot(self) -> "Dict[str, Any]":
         """The client's state as a dict, for debugging (``registrar_client_snapshot_json``):

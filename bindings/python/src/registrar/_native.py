@@ -140,6 +140,21 @@ class Instance(Structure):
     ]
 
 
+class EventStruct(Structure):
+    """``registrar_event`` (valid only during the listener's call)."""
+
+    _fields_ = [
+        ("kind", c_enum),
+        ("status", c_enum),
+        ("cause", c_enum),
+        ("error", c_enum),
+        ("reason", c_char_p),
+        ("version", c_uint64),
+    ]
+
+
+#: ``void (*registrar_event_callback)(void *user_data, const registrar_event *event)``
+EVENT_CALLBACK = CFUNCTYPE(None, c_void_p, POINTER(EventStruct))
 #: ``void (*registrar_discovery_listener)(void *user_data, uint64_t version)``
 DISCOVERY_LISTENER = CFUNCTYPE(None, c_void_p, c_uint64)
 #: ``void (*registrar_log_callback)(void *user_data, int32_t level, const char *message)``
@@ -162,6 +177,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_client_set_health_check": (
         c_enum,
         [client_p, HEALTH_CHECK, c_void_p, FREE_CALLBACK],
+    ),
+    "registrar_client_set_event_listener": (
+        c_enum,
+        [client_p, EVENT_CALLBACK, c_void_p, FREE_CALLBACK],
     ),
     "registrar_client_start": (c_enum, [client_p]),
     "registrar_client_wait_registered": (c_enum, [client_p, c_uint32]),
@@ -198,6 +217,10 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     "registrar_discovery_set_listener": (
         c_enum,
         [discovery_p, DISCOVERY_LISTENER, c_void_p, FREE_CALLBACK],
+    ),
+    "registrar_discovery_set_event_listener": (
+        c_enum,
+        [discovery_p, EVENT_CALLBACK, c_void_p, FREE_CALLBACK],
     ),
     "registrar_discovery_set_logger": (
         c_enum,

@@ -43,6 +43,7 @@ from .errors import ErrorCode, NotFoundError, RegistrarError, ShutDownError, mak
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._client import SettingValue
+    from .events import Event
 
 __all__ = ["Discovery", "DiscoveryInfo", "DiscoveryState", "Instance"]
 
@@ -214,6 +215,7 @@ class Discovery:
         self._callbacks: List[ChangeCallback] = []
         self._watcher: Optional[threading.Thread] = None
         self._has_py_logger = False
+        self._has_event_listener = False
         self._finalizer = weakref.finalize(self, lib.registrar_discovery_free, handle.value)
         self._finalizer.atexit = False
         _live_objects.add(self)
@@ -452,6 +454,19 @@ class Discovery:
                     target=_watch, args=(weakref.ref(self),), name="registrar-discovery-watch", daemon=True
                 )
                 self._watcher.start()
+
+    def on_event(self, listener: "Optional[Callable[[Event], None]]") -> None:
+        """Calls ``listener(event)`` (a :class:`~registrar.Event`) for every state change of the
+        cache: ``DISCOVERY_READY`` (first fetch), ``DISCOVERY_CHANGED`` (a new version),
+        ``DISCOVERY_FETCH_FAILING`` (once per failure streak, with the error) and
+        ``DISCOVERY_RECOVERED``. Set it before :meth:`start` to see every event; one listener per
+        cache (this replaces the previous one; None removes it). Unlike :meth:`on_change` it is
+        called on the library's background thread (taking the GIL for the call), in order,
+        never after :meth:`stop` returns: keep it quick. An exception it raises is logged to
+        ``logging.getLogger("registrar")``."""
+        from .events import set_event_listener
+
+        set_event_listener(self, lib.registrar_discovery_set_event_listener, listener)
 
     # --- internals ---
 
