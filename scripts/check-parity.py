@@ -64,9 +64,6 @@ EXCEPTIONS = {
     # library's own list (Settings()): C's getenv is not safe against a concurrent os.Setenv
     # on another goroutine (bindings/go/README.md). Same names and precedence.
     ("go", "registrar_config_from_env"): "ConfigFromEnv reads the environment via Settings()",
-    # Issue 12 (events): the C API landed first; the Go listener follows.
-    ("go", "registrar_client_set_event_listener"): "issue 12: Go events in progress",
-    ("go", "registrar_discovery_set_event_listener"): "issue 12: Go events in progress",
 }
 
 WRAPPERS = ("python", "go", "c++")

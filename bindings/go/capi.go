@@ -9,9 +9,10 @@ package registrar
 // Strings that the library copies out snprintf-style are also fetched entirely inside one C
 // call (retrying with a bigger buffer if needed), so a concurrent change cannot truncate them.
 //
-// No Go pointer is kept by C after a call returns. The one way C calls back into Go is the
-// log callback (logger.go): the library's background thread calls rg_log_trampoline with a
-// cgo.Handle (an integer, not a Go pointer) as user_data, and rg_log_free releases it.
+// No Go pointer is kept by C after a call returns. C calls back into Go through the log
+// callback (logger.go), the health check (health.go) and the event listener (events.go): the
+// library's threads call rg_*_trampoline with a cgo.Handle (an integer, not a Go pointer) as
+// user_data, and rg_*_free releases it.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
@@ -61,6 +62,19 @@ static void rg_health_free(void *user_data) {
 	registrarGoFreeHealth((uintptr_t)user_data);
 }
 
+// ---- events: C -> Go (the exported functions live in events.go) ----
+
+extern void registrarGoEvent(uintptr_t handle, registrar_event *event);
+extern void registrarGoFreeEvent(uintptr_t handle);
+
+static void rg_event_trampoline(void *user_data, const registrar_event *event) {
+	registrarGoEvent((uintptr_t)user_data, (registrar_event *)event);
+}
+
+static void rg_event_free(void *user_data) {
+	registrarGoFreeEvent((uintptr_t)user_data);
+}
+
 static char *rg_take_error(void) {
 	size_t n = registrar_last_error_message(NULL, 0);
 	char *buf = malloc(n + 1);
@@ -103,6 +117,12 @@ static rg_result rg_client_set_health_check(const registrar_client *c, uintptr_t
 static rg_result rg_client_set_logger(const registrar_client *c, uintptr_t handle, int32_t max_level) {
 	if (handle == 0) return rg_done(registrar_client_set_logger(c, NULL, NULL, NULL, max_level));
 	return rg_done(registrar_client_set_logger(c, rg_log_trampoline, (void *)handle, rg_log_free, max_level));
+}
+
+// The library owns the handle from now on and frees it through rg_event_free after its last
+// call (on failure it is not taken: Go frees it).
+static rg_result rg_client_set_event_listener(const registrar_client *c, uintptr_t handle) {
+	return rg_done(registrar_client_set_event_listener(c, rg_event_trampoline, (void *)handle, rg_event_free));
 }
 
 static rg_result rg_start(const registrar_client *c) {
@@ -225,6 +245,10 @@ static rg_result rg_discovery_choose(const registrar_discovery *d, int32_t looku
 static rg_result rg_discovery_set_logger(const registrar_discovery *d, uintptr_t handle, int32_t max_level) {
 	if (handle == 0) return rg_done(registrar_discovery_set_logger(d, NULL, NULL, NULL, max_level));
 	return rg_done(registrar_discovery_set_logger(d, rg_log_trampoline, (void *)handle, rg_log_free, max_level));
+}
+
+static rg_result rg_discovery_set_event_listener(const registrar_discovery *d, uintptr_t handle) {
+	return rg_done(registrar_discovery_set_event_listener(d, rg_event_trampoline, (void *)handle, rg_event_free));
 }
 
 static rg_result rg_discovery_stop(const registrar_discovery *d, uint32_t timeout_ms) {
@@ -440,6 +464,10 @@ func (c cClient) setHealthCheck(handle uintptr) error {
 	return errResult(C.rg_client_set_health_check(c.p, C.uintptr_t(handle)))
 }
 
+func (c cClient) setEventListener(handle uintptr) error {
+	return errResult(C.rg_client_set_event_listener(c.p, C.uintptr_t(handle)))
+}
+
 func (c cClient) waitRegistered(timeoutMs uint32) error {
 	return errResult(C.rg_wait_registered(c.p, C.uint32_t(timeoutMs)))
 }
@@ -520,6 +548,10 @@ func (d cDiscovery) start() error { return errResult(C.rg_discovery_start(d.p)) 
 
 func (d cDiscovery) setLogger(handle uintptr, max LogLevel) error {
 	return errResult(C.rg_discovery_set_logger(d.p, C.uintptr_t(handle), C.int32_t(max)))
+}
+
+func (d cDiscovery) setEventListener(handle uintptr) error {
+	return errResult(C.rg_discovery_set_event_listener(d.p, C.uintptr_t(handle)))
 }
 
 func (d cDiscovery) waitReady(timeoutMs uint32) error {

@@ -137,7 +137,7 @@ func Start(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handle{c: raw, closed: errClosed}
+	h := &handle{c: raw, closed: errClosed, events: newEventStream()}
 	// Before the start: the first registration already carries these.
 	if err := applyInitial(raw, cfg); err != nil {
 		h.close(0)
@@ -163,6 +163,11 @@ func Start(cfg Config) (*Client, error) {
 			h.close(0)
 			return nil, err
 		}
+	}
+	// Before the start too, so the channel sees every event from Registered on.
+	if err := h.events.install(raw.setEventListener); err != nil {
+		h.close(0)
+		return nil, err
 	}
 	if err := raw.start(); err != nil {
 		h.close(0)
@@ -236,6 +241,16 @@ func (c *Client) SetHealthCheck(f HealthFunc) error {
 	defer runtime.KeepAlive(c)
 	return c.h.use(func(cc cClient) error { return setHealthCheck(f, cc.setHealthCheck) })
 }
+
+// Events returns the client's events, in order: EventRegistered, EventRegistrationLost (with
+// the Reason), EventReregistered, EventStatusChanged (with the Cause: host, health check,
+// Close's drain) and, last, EventStopped. The channel (capacity EventBufferSize; when it is
+// full the oldest event is dropped, see EventsDropped) is the same on every call, receives
+// from Start on, and is closed once Close or Shutdown has returned. Reading it is optional.
+func (c *Client) Events() <-chan Event { return c.h.events.ch }
+
+// EventsDropped returns how many events were dropped because the Events channel was full.
+func (c *Client) EventsDropped() uint64 { return c.h.events.dropped.Load() }
 
 // Up marks the instance ready for traffic (SetStatus(StatusUp)).
 func (c *Client) Up() error { return c.SetStatus(StatusUp) }

@@ -140,7 +140,11 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &discoveryHandle{c: raw, closed: errDiscoveryClosed}
+	h := &discoveryHandle{c: raw, closed: errDiscoveryClosed, events: newEventStream()}
+	if err := h.events.install(raw.setEventListener); err != nil {
+		h.close(0)
+		return nil, err
+	}
 	logger, level := cfg.Logger, cfg.LogLevel
 	if logger == nil {
 		logger, level = defaultLogger(level)
@@ -156,6 +160,17 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 	}, h)
 	return d, nil
 }
+
+// Events returns the cache's events, in order: EventDiscoveryReady (the first fetch),
+// EventDiscoveryChanged (a new Version), EventDiscoveryFetchFailing (once per failure streak,
+// with the Reason) and EventDiscoveryRecovered. The channel (capacity EventBufferSize; when it
+// is full the oldest event is dropped, see EventsDropped) is the same on every call and is
+// closed once Close has returned. Unlike OnChange no goroutine is involved: the library's
+// thread queues each event without blocking. Reading it is optional.
+func (d *Discovery) Events() <-chan Event { return d.h.events.ch }
+
+// EventsDropped returns how many events were dropped because the Events channel was full.
+func (d *Discovery) EventsDropped() uint64 { return d.h.events.dropped.Load() }
 
 // StartDiscovery is NewDiscovery followed by Start.
 func StartDiscovery(cfg Config) (*Discovery, error) {

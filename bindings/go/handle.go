@@ -19,6 +19,10 @@ type guarded[T cHandle] struct {
 
 	closeMu  sync.Mutex // serializes close
 	isClosed bool
+
+	// events is the handle's event channel (events.go), closed once the handle is freed:
+	// the library delivers nothing after its stop returns.
+	events *eventStream
 }
 
 // use runs f with the C handle under the read lock.
@@ -50,5 +54,8 @@ func (h *guarded[T]) close(timeoutMs uint32) error {
 	}
 	h.mu.Unlock()
 	h.isClosed = true
+	if h.events != nil {
+		h.events.close()
+	}
 	return err
 }
