@@ -113,13 +113,13 @@ static inline void tu_base64(const char *in, char *out, size_t out_len) {
 }
 
 /*
- * GET {base}{path} where base is "http://127.0.0.1:PORT/prefix/" (IPv4 literal only: the
+ * METHOD (GET, DELETE) {base}{path} where base is "http://127.0.0.1:PORT/prefix/" (IPv4 only: the
  * tests talk to loopback servers). `userpass` ("user:password") adds Basic auth, or NULL.
  * Writes the body (NUL-terminated, truncated to body_len) and returns the HTTP status,
  * or -1 on a transport error (errno-ish message on stderr).
  */
-static inline int tu_http_get(const char *base, const char *path, const char *userpass, char *body,
-                       size_t body_len) {
+static inline int tu_http(const char *method, const char *base, const char *path,
+                          const char *userpass, char *body, size_t body_len) {
     char host[64];
     int port = 80;
     const char *p = base;
@@ -157,8 +157,8 @@ static inline int tu_http_get(const char *base, const char *path, const char *us
     /* HTTP/1.0: no chunked encoding, the server closes the connection after the answer. */
     char req[2048];
     int len = snprintf(req, sizeof req,
-                       "GET %s%s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n%s\r\n",
-                       prefix, path, host, port, auth);
+                       "%s %s%s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n%s\r\n",
+                       method, prefix, path, host, port, auth);
     if (len <= 0 || (size_t)len >= sizeof req || send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
         close(fd);
         return -1;
@@ -181,6 +181,11 @@ static inline int tu_http_get(const char *base, const char *path, const char *us
         snprintf(body, body_len, "%s", b ? b + 4 : "");
     }
     return status;
+}
+
+static inline int tu_http_get(const char *base, const char *path, const char *userpass, char *body,
+                              size_t body_len) {
+    return tu_http("GET", base, path, userpass, body, body_len);
 }
 
 /* GET {base}apps/{app}/{id}: the one registry read Eureka never caches. */
