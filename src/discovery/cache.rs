@@ -549,7 +549,13 @@ async fn cycle(shared: &Shared) -> bool {
     if let Some(version) = new_version {
         shared.listener.call(|listener| listener(version));
     }
-    shared.events.emit_all(&events);
+    for event in &events {
+        // A listener that called stop (which only requests it, from this thread) hears no more.
+        if shared.stopped.load(Ordering::Acquire) {
+            break;
+        }
+        shared.events.emit(event);
+    }
     // A refresh counts as served only now, so whoever waited for it (registrar_discovery_refresh)
     // returns after its log lines and listener call, not racing them.
     let mut state = shared.state.lock();

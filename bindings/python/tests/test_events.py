@@ -16,6 +16,7 @@ from typing import Callable, List, Optional
 import pytest
 
 import registrar
+from conftest import FAST, unique_app
 from registrar import ErrorCode, Event, EventCause, EventKind, Status
 
 
@@ -243,16 +244,24 @@ def test_discovery_ready_then_changed_when_another_instance_registers(eureka_url
     assert EventKind.DISCOVERY_FETCH_FAILING not in rec.kinds()
 
 
-def test_discovery_ready_first_when_listening_before_start(eureka_url):
+def test_discovery_ready_first_when_given_to_the_constructor(eureka_url):
     rec = Recorder()
-    discovery = registrar.Discovery(url=eureka_url, fetch_interval=0.2, from_env=False)
-    discovery.on_event(rec)
-    discovery.start()
-    discovery.wait_ready(10)
-    ready = rec.wait_for(EventKind.DISCOVERY_READY, 2)
-    assert ready.version == 1
-    discovery.close()
+    with registrar.Discovery(
+        url=eureka_url, fetch_interval=0.2, from_env=False, on_event=rec
+    ) as discovery:
+        discovery.wait_ready(10)
+        ready = rec.wait_for(EventKind.DISCOVERY_READY, 2)
+        assert ready.version == 1
     assert rec.kinds()[0] is EventKind.DISCOVERY_READY
+
+
+def test_client_constructor_takes_the_listener(eureka_url):
+    rec = Recorder()
+    with registrar.Client(
+        from_env=False, url=eureka_url, app_name=unique_app(), on_event=rec, **FAST
+    ) as client:
+        client.wait_registered(10)
+    assert rec.kinds() == [EventKind.REGISTERED, EventKind.STOPPED]
 
 
 def test_discovery_fetch_failing_once_per_streak_then_recovered(forwarder):

@@ -404,7 +404,12 @@ class Client:
     """
 
     def __init__(
-        self, config: Optional[Config] = None, *, from_env: bool = True, **settings: SettingValue
+        self,
+        config: Optional[Config] = None,
+        *,
+        from_env: bool = True,
+        on_event: "Optional[Callable[[Event], None]]" = None,
+        **settings: SettingValue,
     ) -> None:
         if config is None:
             config = Config(from_env=from_env, **settings)
@@ -437,6 +442,8 @@ class Client:
             self.set_metadata(key, value)
         # By default the library's messages go to logging.getLogger("registrar").
         _set_logger(self, lib.registrar_client_set_logger, _package_logger(), None)
+        if on_event is not None:  # before any start: it sees every event
+            self.on_event(on_event)
 
     # --- identity (immutable, read once) ---
 
@@ -709,7 +716,8 @@ class Client:
         """Calls ``listener(event)`` (a :class:`~registrar.Event`) for every state change of the
         client: ``REGISTERED``, ``REGISTRATION_LOST`` (with the reason), ``REREGISTERED``,
         ``STATUS_CHANGED`` (with the cause: host, health check, stop's drain) and, last,
-        ``STOPPED``. Set it before :meth:`start` to see every event. One listener per client:
+        ``STOPPED``. Set it before :meth:`start` (or pass ``on_event=`` to the constructor) to see
+        every event. One listener per client:
         this replaces the previous one; None removes it. It is called on the library's
         background thread (taking the GIL for the call), in order, never after :meth:`stop`
         returns: keep it quick. It may call the client's methods; :meth:`stop` called from it

@@ -196,7 +196,12 @@ class Discovery:
     """
 
     def __init__(
-        self, config: Optional[Config] = None, *, from_env: bool = True, **settings: SettingValue
+        self,
+        config: Optional[Config] = None,
+        *,
+        from_env: bool = True,
+        on_event: "Optional[Callable[[Event], None]]" = None,
+        **settings: SettingValue,
     ) -> None:
         if config is None:
             config = Config(from_env=from_env, **settings)
@@ -221,6 +226,8 @@ class Discovery:
         _live_objects.add(self)
         # By default the cache's messages go to logging.getLogger("registrar").
         _set_logger(self, lib.registrar_discovery_set_logger, _package_logger(), None)
+        if on_event is not None:  # before any start: it sees every event
+            self.on_event(on_event)
 
     # --- lifecycle ---
 
@@ -459,7 +466,8 @@ class Discovery:
         """Calls ``listener(event)`` (a :class:`~registrar.Event`) for every state change of the
         cache: ``DISCOVERY_READY`` (first fetch), ``DISCOVERY_CHANGED`` (a new version),
         ``DISCOVERY_FETCH_FAILING`` (once per failure streak, with the error) and
-        ``DISCOVERY_RECOVERED``. Set it before :meth:`start` to see every event; one listener per
+        ``DISCOVERY_RECOVERED``. Set it before :meth:`start` (or pass ``on_event=`` to the
+        constructor, as ``with Discovery(..., on_event=f)`` needs) to see every event; one listener per
         cache (this replaces the previous one; None removes it). Unlike :meth:`on_change` it is
         called on the library's background thread (taking the GIL for the call), in order,
         never after :meth:`stop` returns: keep it quick. An exception it raises is logged to
