@@ -33,12 +33,22 @@ func next(t *testing.T, ch <-chan Event, kind EventKind, timeout time.Duration) 
 	}
 }
 
-func kinds(events []Event) []EventKind {
-	out := make([]EventKind, len(events))
-	for i, e := range events {
-		out[i] = e.Kind
+// rest receives what is left in a channel that must already be closed (Close has returned),
+// failing instead of hanging if it is not.
+func rest(t *testing.T, ch <-chan Event) []Event {
+	t.Helper()
+	var got []Event
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return got
+			}
+			got = append(got, ev)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("the channel is not closed after Close returned; got %v", got)
+		}
 	}
-	return out
 }
 
 func TestClientEventsInOrderAndClosedAfterClose(t *testing.T) {
@@ -60,11 +70,8 @@ func TestClientEventsInOrderAndClosedAfterClose(t *testing.T) {
 	if err := client.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Closed once Close has returned: the range ends, with every event in order.
-	var got []Event
-	for ev := range client.Events() {
-		got = append(got, ev)
-	}
+	// Closed once Close has returned, with every event in order.
+	got := rest(t, client.Events())
 	want := []EventKind{EventRegistered, EventStatusChanged, EventStopped}
 	if len(got) != len(want) {
 		t.Fatalf("events %v, want kinds %v", got, want)
@@ -122,12 +129,8 @@ func TestClientEventsLostAndReregisteredWhenDeletedBehindItsBack(t *testing.T) {
 	if err := client.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var rest []Event
-	for ev := range client.Events() {
-		rest = append(rest, ev)
-	}
-	if len(rest) != 1 || rest[0].Kind != EventStopped {
-		t.Fatalf("after re-registration: %v", rest)
+	if after := rest(t, client.Events()); len(after) != 1 || after[0].Kind != EventStopped {
+		t.Fatalf("after re-registration: %v", after)
 	}
 }
 
@@ -198,7 +201,7 @@ func TestDiscoveryEventsReadyChangedFailingRecovered(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for ev := range d.Events() { // closed after Close; whatever was left is not a failure
+	for _, ev := range rest(t, d.Events()) { // closed after Close
 		if ev.Kind == EventDiscoveryFetchFailing {
 			t.Fatalf("unexpected %v", ev)
 		}
