@@ -5,7 +5,7 @@
 //! holds it, and return slices of shared `Arc<Instance>`s (no copying). Memory: each instance
 //! is stored once; the indexes hold pointers to it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -70,7 +70,7 @@ pub struct Registry {
     hashcode: String,
 }
 
-/// A key that hashes and compares as the instance id it points to (so the index needs no
+/// A key that hashes and compares as the instance id it points to (so the indexes need no
 /// copy of the ids).
 struct IdKey(Arc<Instance>);
 
@@ -193,34 +193,28 @@ impl Registry {
     /// Idempotent: applying the same delta twice changes nothing the second time. Returns
     /// `None` when nothing changed, else the new registry.
     pub fn apply_delta(&self, delta: Applications) -> Option<Registry> {
-        // Work on copies of the affected apps only (cloning a list clones pointers).
-        let mut touched: HashMap<Text, Vec<Arc<Instance>>> = HashMap::new();
+        // Work on the affected apps only, each as a map from instance id (an app's list holds
+        // one instance per id): every action costs a map operation. (Inserting into and
+        // removing from the sorted list itself made a large delta quadratic: found while
+        // profiling the fuzz targets, see tests/fuzz_regressions.rs.)
+        let mut touched: HashMap<Text, HashSet<IdKey>> = HashMap::new();
         let mut changed = false;
         for (action, instance) in delta.instances {
-            let list = touched.entry(instance.app.clone()).or_insert_with(|| {
+            let by_id = touched.entry(instance.app.clone()).or_insert_with(|| {
                 self.apps
                     .get(instance.app.as_str())
-                    .map(|g| g.all.clone())
-                    .unwrap_or_default()
+                    .map_or_else(HashSet::new, |g| {
+                        g.all.iter().map(|i| IdKey(i.clone())).collect()
+                    })
             });
-            let found = list.binary_search_by(|i| {
-                (&i.instance_id, &i.app).cmp(&(&instance.instance_id, &instance.app))
-            });
-            match (action, found) {
-                (ActionType::Deleted, Ok(at)) => {
-                    list.remove(at);
-                    changed = true;
-                }
-                (ActionType::Deleted, Err(_)) => {}
-                (_, Ok(at)) => {
-                    if *list[at] != instance {
-                        list[at] = Arc::new(instance);
+            match action {
+                ActionType::Deleted => changed |= by_id.remove(instance.instance_id.as_str()),
+                ActionType::Added | ActionType::Modified => {
+                    let known = by_id.get(instance.instance_id.as_str());
+                    if known.map(|k| &*k.0) != Some(&instance) {
+                        by_id.replace(IdKey(Arc::new(instance)));
                         changed = true;
                     }
-                }
-                (_, Err(at)) => {
-                    list.insert(at, Arc::new(instance));
-                    changed = true;
                 }
             }
         }
@@ -233,7 +227,12 @@ impl Registry {
             .filter(|(name, _)| !touched.contains_key(*name))
             .map(|(name, group)| (name.clone(), group.all.clone()))
             .collect();
-        by_app.extend(touched);
+        // Group::new sorts each list by id.
+        by_app.extend(
+            touched
+                .into_iter()
+                .map(|(name, by_id)| (name, by_id.into_iter().map(|k| k.0).collect())),
+        );
         Some(Registry::build(by_app, Some(self)))
     }
 
