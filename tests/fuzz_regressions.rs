@@ -2,7 +2,9 @@
 //! they reduced it to and the property it broke. Each one failed before its fix.
 
 use registrar::config::{Config, HostDefaults, Settings};
-use registrar::discovery::Registry;
+use std::time::{Duration, Instant};
+
+use registrar::discovery::{Applications, Registry, Text};
 use registrar::eureka::paths;
 use registrar::instance::InstanceStatus;
 
@@ -96,5 +98,52 @@ fn a_password_that_became_a_path_is_not_shown() {
     assert!(
         !shown.contains("pass") && !shown.contains("%EE%80%80"),
         "{shown}"
+    );
+}
+
+/// A delta of `n` instances of one app, in descending id order (the worst order for a sorted
+/// list: each one lands at its front). Built from one parsed instance (parsing n would cost
+/// more than what is tested).
+fn big_delta(n: usize, action: &str) -> Applications {
+    let one = format!(
+        r#"{{"applications":{{"application":{{"name":"A","instance":
+            {{"instanceId":"x","hostName":"h","status":"UP","actionType":"{action}"}}}}}}}}"#
+    );
+    let mut apps = Applications::parse(one.as_bytes()).unwrap();
+    let (action, template) = apps.instances.pop().unwrap();
+    apps.instances = (0..n)
+        .rev()
+        .map(|i| {
+            let mut instance = template.clone();
+            instance.instance_id = Text::new(&format!("i{i:07}"));
+            (action, instance)
+        })
+        .collect();
+    apps
+}
+
+/// Profiling the fuzz targets: a delta was applied by inserting each instance into (and
+/// removing it from) the app's sorted list, a quadratic cost a server could trigger with one
+/// large `apps/delta` answer (64 MiB, the default cap, holds over a million instances: hours
+/// of the agent thread). Measured on the 2-core CI machine (debug build): 250,000 took the old
+/// code 26 s and takes 4 s now; the 400,000 below would take the old code over a minute
+/// (n squared) and take this one about 7 s. The bound is generous: it tells quadratic from
+/// linear, not fast from slow.
+#[test]
+fn a_large_delta_costs_linear_time() {
+    let n = 400_000;
+    let (added, deleted) = (big_delta(n, "ADDED"), big_delta(n, "DELETED"));
+    let start = Instant::now();
+    let full = Registry::empty().apply_delta(added).unwrap();
+    assert_eq!(full.len(), n);
+    // Deleted in ascending order: each one from the front of the list.
+    let mut deleted = deleted;
+    deleted.instances.reverse();
+    let empty = full.apply_delta(deleted).unwrap();
+    assert_eq!(empty.len(), 0);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(45),
+        "applying and removing {n} instances took {took:?}"
     );
 }
