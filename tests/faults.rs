@@ -257,6 +257,18 @@ fn responses_are_read_under_a_cap() {
     let e = d.refresh(Duration::from_secs(10)).unwrap_err();
     assert!(e.to_string().contains("larger than 1000000 bytes"), "{e}");
 
+    // Announced as gzip but not gzip (here: plain JSON): an error that says so, never the
+    // bytes taken as they are. (Decoded by src/eureka/body.rs, which the fuzz target
+    // read_registry runs on arbitrary bytes.)
+    let not_gzip = Stub::start(|r| match r.method.as_str() {
+        "GET" => Reply::Gzip(br#"{"applications":{"application":[]}}"#.to_vec()),
+        _ => healthy(r),
+    });
+    let d = discovery(&not_gzip.url(), &[]);
+    d.start().unwrap();
+    let e = d.refresh(Duration::from_secs(10)).unwrap_err();
+    assert!(e.to_string().contains("is not valid gzip"), "{e}");
+
     // A body that stops arriving is a timeout that says so, not a JSON error.
     let stalled = Stub::start(|_| Reply::Stall(Duration::from_secs(5)));
     let d = discovery(&stalled.url(), &[]);

@@ -8,7 +8,7 @@
 //! that answered last stays preferred. Any other answer is final: a 4xx is a configuration
 //! problem another server would repeat, and a 3xx is refused (a redirect would have turned a
 //! POST into a GET of another page that "succeeds"). Every body is read under a size cap,
-//! counted after gzip decompression, so no answer can exhaust the host's memory.
+//! counted after gzip decompression (`body.rs`), so no answer can exhaust the host's memory.
 //!
 //! One `reqwest::Client` (one pool of kept-alive connections) per distinct [`Tls`] on the
 //! thread that makes the requests, which is the one agent thread: every handle of the process
@@ -26,10 +26,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION,
+};
 use reqwest::{Client, Method, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::body::{BodyDecoder, BodyError, Encoding};
 use super::{paths, tls, Heartbeat, Tls};
 use crate::config::{Connection, ServiceUrl};
 use crate::error::{Error, Result};
@@ -335,7 +338,9 @@ impl EurekaHttp {
         let mut request = client
             .request(method.clone(), target)
             .timeout(timeout)
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            // Registry answers are large and compress ~20:1; `read_body` decodes them.
+            .header(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         if let Some(creds) = &server.credentials {
             request = request.basic_auth(&creds.user, Some(&creds.password));
         }
@@ -414,9 +419,10 @@ impl Cap {
     };
 }
 
-/// Reads the body chunk by chunk (decompressed, if it came gzip-compressed) up to `cap`.
-/// Over the cap: an error that says so, or with `truncate` the first `cap` bytes. A body that
-/// stops arriving is a timeout that says so; one that breaks off, a transport error.
+/// Reads the body chunk by chunk, decoding gzip as it arrives (see `body.rs`), up to `cap`
+/// decoded bytes. Over the cap: an error that says so, or with `truncate` the first `cap`
+/// bytes. A body that stops arriving is a timeout that says so; one that breaks off or is not
+/// the gzip it claims, a transport error (another server may do better).
 async fn read_body(
     mut response: Response,
     cap: Cap,
@@ -437,43 +443,72 @@ async fn read_body(
             ),
         }
     };
+    let encoding = match Encoding::from_header(
+        response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+    ) {
+        Ok(encoding) => encoding,
+        // An error answer is only quoted: what it says matters less than its status.
+        Err(_) if truncate => return Ok(Vec::new()),
+        Err(why) => {
+            return Err(Error::Rejected {
+                status,
+                message: format!("{method} {url}: {why}"),
+            })
+        }
+    };
+    // A plain body announced as too large is refused before it is read. (A compressed one
+    // can only be judged by what it decodes to.)
     if !truncate
+        && encoding == Encoding::Identity
         && response
             .content_length()
             .is_some_and(|n| n > cap.bytes as u64)
     {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    let mut body = BodyDecoder::new(encoding, cap.bytes);
+    let mut received = 0usize;
     loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap.bytes {
-                    if truncate {
-                        body.extend_from_slice(&chunk[..cap.bytes - body.len()]);
-                        return Ok(body);
-                    }
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
             Err(e) if e.is_timeout() => {
                 return Err(Error::Timeout(format!(
-                    "{method} {url}: the answer stopped arriving ({} bytes received, the rest \
-                     not within the timeout)",
-                    body.len()
+                    "{method} {url}: the answer stopped arriving ({received} bytes received, \
+                     the rest not within the timeout)"
                 )))
             }
             Err(e) => {
                 return Err(Error::Transport(format!(
-                    "{method} {url}: the answer broke off after {} bytes: {}",
-                    body.len(),
+                    "{method} {url}: the answer broke off after {received} bytes: {}",
                     innermost(&e)
                 )))
             }
+        };
+        received += chunk.len();
+        match body.push(&chunk) {
+            Ok(()) => {}
+            Err(_) if truncate => return Ok(body.decoded()),
+            Err(BodyError::TooLarge) => return Err(too_large()),
+            Err(BodyError::Corrupt(why)) => return Err(corrupt(method, url, received, &why)),
         }
     }
+    match body.finish() {
+        Ok(()) => Ok(body.decoded()),
+        // Error answers are only quoted: whatever decoded is enough.
+        Err(_) if truncate => Ok(body.decoded()),
+        Err(BodyError::TooLarge) => Err(too_large()),
+        Err(BodyError::Corrupt(why)) => Err(corrupt(method, url, received, &why)),
+    }
+}
+
+fn corrupt(method: &Method, url: &str, received: usize, why: &str) -> Error {
+    Error::Transport(format!(
+        "{method} {url}: the answer is not valid gzip ({why}; {received} bytes received)"
+    ))
 }
 
 /// The innermost cause ("Connection refused (os error 111)"): what a person needs.

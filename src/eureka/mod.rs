@@ -3,6 +3,9 @@
 //! Everything that knows what a Eureka server says lives here; the agent only sees
 //! `register`, `heartbeat` and `deregister` and the typed outcome of each.
 
+// Public (hidden) only so the fuzz target `read_registry` decodes bodies through it.
+#[doc(hidden)]
+pub mod body;
 mod http;
 // Public (hidden) only so the fuzz targets in `fuzz/` can check the paths without a network.
 #[doc(hidden)]
