@@ -1,10 +1,13 @@
 //! The configuration parser on every setting at once: `REGISTRY_URL` lists (built from parts,
-//! with user-info, or raw), metadata, numbers, names, for the agent and for discovery.
+//! with user-info, or raw), metadata, numbers, names, for the agent and for discovery; and the
+//! content of the files REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT and REGISTRY_CLIENT_KEY name
+//! (real certificates and keys, damaged or not, DER of any kind in PEM armour, any bytes).
 //!
 //! Properties beyond "no crash": an accepted configuration is usable as promised (base URLs
 //! that parse, end in `/`, carry no user-info, query or `apps/`; the credentials the user
 //! meant; names that travel as one path segment each; numbers in range); a refusal names the
-//! setting at fault; a value set is the value read back.
+//! setting at fault (for a bad file: the file's setting); a value set is the value read back;
+//! the private key's content appears in no message and no debug output.
 
 #![no_main]
 
@@ -22,6 +25,170 @@ struct Input {
     raw_url: Option<String>,
     /// Values for the other settings, by index into `SETTINGS` (some left unset).
     values: Vec<(u8, Value)>,
+    /// What the files of REGISTRY_CA_FILE, REGISTRY_CLIENT_CERT, REGISTRY_CLIENT_KEY hold.
+    ca_file: Option<FileContent>,
+    client_cert: Option<FileContent>,
+    client_key: Option<FileContent>,
+}
+
+/// Real certificates and keys (fuzz/tls/: throw-away, made for this target with openssl).
+const FIXTURES: [&[u8]; 8] = [
+    include_bytes!("../tls/one-ca.pem"),
+    include_bytes!("../tls/client.pem"),
+    include_bytes!("../tls/client-ec.key"),
+    include_bytes!("../tls/client-pkcs8.key"),
+    include_bytes!("../tls/client-rsa.pem"),
+    include_bytes!("../tls/client-rsa.key"),
+    include_bytes!("../tls/client-encrypted.key"),
+    // A certificate chain: two certificates in one file.
+    concat!(
+        include_str!("../tls/client.pem"),
+        include_str!("../tls/one-ca.pem")
+    )
+    .as_bytes(),
+];
+
+/// PEM labels: the ones the library reads, the ones it must refuse, and any.
+const LABELS: [&str; 7] = [
+    "CERTIFICATE",
+    "PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY",
+    "X509 CRL",
+    "PUBLIC KEY",
+];
+
+#[derive(Arbitrary, Debug)]
+enum FileContent {
+    /// A fixture with some bytes changed (position modulo its length, XOR) and maybe cut.
+    Fixture {
+        which: u8,
+        edits: Vec<(u16, u8)>,
+        cut: Option<u16>,
+    },
+    /// PEM blocks around DER the fuzzer shapes (a fixture's DER, edited, or any bytes), so
+    /// the certificate and key parsers behind the PEM armour are reached.
+    Pem(Vec<PemBlock>),
+    Raw(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+struct PemBlock {
+    label: Result<u8, String>,
+    der: Result<(u8, Vec<(u16, u8)>, Option<u16>), Vec<u8>>,
+}
+
+fn edit(bytes: &[u8], edits: &[(u16, u8)], cut: Option<u16>) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    if !out.is_empty() {
+        for &(at, xor) in edits {
+            let at = at as usize % out.len();
+            out[at] ^= xor;
+        }
+    }
+    if let Some(cut) = cut {
+        out.truncate(cut as usize);
+    }
+    out
+}
+
+/// The DER inside a fixture's first PEM block.
+fn fixture_der(which: u8) -> Vec<u8> {
+    let pem = std::str::from_utf8(FIXTURES[which as usize % FIXTURES.len()]).unwrap();
+    let body: String = pem
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .filter(|l| !l.contains(':'))
+        .collect();
+    registrar_fuzz::base64_decode(&body)
+}
+
+impl FileContent {
+    fn render(&self) -> Vec<u8> {
+        match self {
+            FileContent::Fixture { which, edits, cut } => {
+                edit(FIXTURES[*which as usize % FIXTURES.len()], edits, *cut)
+            }
+            FileContent::Pem(blocks) => {
+                let mut out = String::new();
+                for block in blocks {
+                    let label = match &block.label {
+                        Ok(n) => LABELS[*n as usize % LABELS.len()].to_string(),
+                        Err(any) => any.clone(),
+                    };
+                    let der = match &block.der {
+                        Ok((which, edits, cut)) => edit(&fixture_der(*which), edits, *cut),
+                        Err(any) => any.clone(),
+                    };
+                    out += &format!("-----BEGIN {label}-----\n");
+                    let b64 = registrar_fuzz::base64_encode(&der);
+                    for line in b64.as_bytes().chunks(64) {
+                        out += std::str::from_utf8(line).unwrap();
+                        out += "\n";
+                    }
+                    out += &format!("-----END {label}-----\n");
+                }
+                out.into_bytes()
+            }
+            FileContent::Raw(bytes) => bytes.clone(),
+        }
+    }
+}
+
+/// Writes the files (in a directory of this process) and names them in the settings.
+/// Returns the key file's content.
+fn write_tls_files(input: &Input, settings: &mut Settings) -> Option<Vec<u8>> {
+    // In memory when the machine has /dev/shm: a file write per run is a large part of it.
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let name = format!("registrar-fuzz-tls-{}", std::process::id());
+        let shm = std::path::Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    });
+    let mut key = None;
+    for (setting, file, content) in [
+        ("REGISTRY_CA_FILE", "ca.pem", &input.ca_file),
+        ("REGISTRY_CLIENT_CERT", "cert.pem", &input.client_cert),
+        ("REGISTRY_CLIENT_KEY", "key.pem", &input.client_key),
+    ] {
+        let Some(content) = content else { continue };
+        let path = dir.join(file);
+        let bytes = content.render();
+        std::fs::write(&path, &bytes).unwrap();
+        settings.set(setting, path.to_str().unwrap()).unwrap();
+        if setting == "REGISTRY_CLIENT_KEY" {
+            key = Some(bytes);
+        }
+    }
+    key
+}
+
+/// The key file's secret: its base64 lines (at least 16 characters, to be telling).
+fn key_secrets(key: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(key)
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----") && !l.contains(':'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_no_secret(output: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !output.contains(secret.as_str()),
+            "the private key's content is shown: {output}"
+        );
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -146,6 +313,8 @@ fuzz_target!(|input: Input| {
         expected.retain(|(k, _)| *k != key);
         expected.push((key, text));
     }
+    let key = write_tls_files(&input, &mut settings);
+    let secrets = key.as_deref().map(key_secrets).unwrap_or_default();
     // What was set is what is read back (the password never is).
     for (key, value) in &expected {
         let read = settings.get(key).unwrap();
@@ -158,8 +327,10 @@ fuzz_target!(|input: Input| {
         }
     }
 
+    let mut config_error = None;
     match Config::from_settings_with(&settings, &host()) {
         Ok(config) => {
+            assert_no_secret(&format!("{config:?}"), &secrets);
             check_service_urls(&config.service_urls, &settings);
             assert!(!config.app_name.is_empty());
             assert_eq!(config.app_name, config.app_name.to_ascii_uppercase());
@@ -206,16 +377,31 @@ fuzz_target!(|input: Input| {
         }
         Err(e) => {
             let message = e.to_string();
+            assert_no_secret(&format!("{message} {e:?}"), &secrets);
             assert!(message.starts_with("invalid configuration: "), "{message}");
             assert!(
                 message.contains("REGISTRY_"),
                 "the setting is not named: {message}"
             );
+            config_error = Some(message);
         }
     }
+    let config_error = config_error.unwrap_or_default();
     match DiscoveryConfig::from_settings(&settings) {
-        Ok(discovery) => check_service_urls(&discovery.service_urls, &settings),
-        Err(e) => assert!(e.to_string().contains("REGISTRY_"), "{e}"),
+        Ok(discovery) => {
+            assert_no_secret(&format!("{discovery:?}"), &secrets);
+            check_service_urls(&discovery.service_urls, &settings)
+        }
+        Err(e) => {
+            assert_no_secret(&format!("{e} {e:?}"), &secrets);
+            assert!(e.to_string().contains("REGISTRY_"), "{e}")
+        }
+    }
+    let named_a_file = registrar_fuzz::FILE_SETTINGS
+        .iter()
+        .any(|key| config_error.contains(key));
+    if !named_a_file {
+        check_file_errors(&input, &settings);
     }
 });
 
@@ -254,4 +440,33 @@ fn check_service_urls(urls: &[registrar::config::ServiceUrl], settings: &Setting
             assert!(!creds.user.is_empty());
         }
     }
+}
+
+/// A file that is not what its setting needs is refused by a message naming that setting.
+/// Checked on the TLS settings alone (with a plain http URL), so no other problem can be the
+/// one reported (only needed when the full configuration's message named no file setting).
+fn check_file_errors(input: &Input, settings: &Settings) {
+    if input.ca_file.is_none() && input.client_cert.is_none() && input.client_key.is_none() {
+        return;
+    }
+    let mut alone = Settings::new();
+    alone
+        .set("REGISTRY_URL", "http://127.0.0.1:8761/eureka/")
+        .unwrap();
+    alone.set("REGISTRY_APP_NAME", "fuzz").unwrap();
+    for key in registrar_fuzz::FILE_SETTINGS {
+        if let Some(path) = settings.get(key).unwrap() {
+            alone.set(key, path).unwrap();
+        }
+    }
+    let Err(e) = Config::from_settings_with(&alone, &host()) else {
+        return;
+    };
+    let message = e.to_string();
+    assert!(
+        registrar_fuzz::FILE_SETTINGS
+            .iter()
+            .any(|key| message.contains(key)),
+        "a TLS file refused without naming its setting: {message}"
+    );
 }

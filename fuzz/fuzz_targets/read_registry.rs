@@ -1,6 +1,11 @@
 //! The registry response reader on arbitrary bytes: `GET apps` and `GET apps/delta` bodies,
 //! plain JSON or gzip (first input byte: bit 0 set = the rest is gzip; bit 1 set = also
-//! applied as a delta).
+//! applied as a delta; bit 2 set = a 1 KiB cap; the upper bits = the network's chunk size).
+//!
+//! Gzip goes through the decoder the HTTP layer reads every answer with
+//! (`registrar::eureka::body::BodyDecoder`), pushed in chunks as the network delivers them,
+//! under a cap: the decoded body never exceeds the cap, the outcome does not depend on the
+//! chunking, and it agrees with flate2's own reader (one gzip member, nothing after it).
 //!
 //! Properties beyond "no crash": what parses is well-formed (ids present, app names
 //! upper-case, metadata sorted without `@class`); a full fetch and a delta applied to a
@@ -10,13 +15,15 @@
 #![no_main]
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use once_cell_free::base_registry;
 use registrar::discovery::{ActionType, Applications, Instance, Registry};
+use registrar::eureka::body::{self, BodyDecoder, BodyError, Encoding};
 use registrar::instance::InstanceStatus;
-use registrar_fuzz::{eureka_reconcile_hashcode, gunzip_bounded};
+use registrar_fuzz::{eureka_reconcile_hashcode, MAX_BODY};
 
 /// A small registry the delta is applied to (built once).
 mod once_cell_free {
@@ -84,13 +91,69 @@ fn check_well_formed(apps: &Applications) {
     }
 }
 
+/// A gzip body read as the HTTP layer reads it; `None` when it is refused.
+fn gunzip(body: &[u8], mode: u8) -> Option<Vec<u8>> {
+    let cap = if mode & 4 == 0 { MAX_BODY } else { 1024 };
+    let chunk = 1 + (mode >> 3) as usize * 97;
+    let mut decoder = BodyDecoder::new(Encoding::Gzip, cap);
+    let outcome = body
+        .chunks(chunk)
+        .try_for_each(|piece| decoder.push(piece))
+        .and_then(|()| decoder.finish());
+    let decoded = decoder.decoded();
+    assert!(
+        decoded.len() <= cap,
+        "{} bytes kept over a cap of {cap}",
+        decoded.len()
+    );
+
+    // In one piece: the same body, or an error too (which error may depend on where the
+    // chunks ended: a stream both over the cap and broken is reported as either).
+    let whole = body::decode(Encoding::Gzip, body, cap);
+    match (&outcome, &whole) {
+        (Ok(()), Ok(all)) => assert_eq!(&decoded, all, "chunking changed the body"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("chunks of {chunk}: {outcome:?}, in one piece: {whole:?}"),
+    }
+
+    // flate2's reader on the same bytes: one member, then nothing.
+    if !body.is_empty() {
+        let mut reference = flate2::bufread::GzDecoder::new(body);
+        let mut plain = Vec::new();
+        let read = (&mut reference)
+            .take(cap as u64 + 1)
+            .read_to_end(&mut plain);
+        let complete = read.is_ok() && reference.into_inner().is_empty();
+        match &outcome {
+            Ok(()) => {
+                assert!(complete, "decoded what flate2 refuses: {read:?}");
+                assert_eq!(decoded, plain, "decoded otherwise than flate2");
+            }
+            Err(BodyError::Corrupt(why)) => assert!(
+                !complete || plain.len() > cap,
+                "refused ({why}) what flate2 decodes"
+            ),
+            Err(BodyError::TooLarge) => {
+                assert!(
+                    !complete || plain.len() > cap,
+                    "over the cap, says flate2 not"
+                )
+            }
+        }
+        if complete && plain.len() > cap {
+            assert_eq!(outcome, Err(BodyError::TooLarge));
+        }
+    }
+    outcome.ok().map(|()| decoded)
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
     let decoded;
     let body = if mode & 1 == 1 {
-        match gunzip_bounded(body) {
+        match gunzip(body, mode) {
             Some(plain) => {
                 decoded = plain;
                 &decoded[..]

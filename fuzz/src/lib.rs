@@ -1,14 +1,12 @@
 //! What the fuzz targets share: independent reference implementations the library is checked
-//! against (Eureka's reconcile hash code, a server's view of a request URL), and the bounded
-//! gzip decoding of a response body.
+//! against (Eureka's reconcile hash code, a server's view of a request URL), and small
+//! helpers (base64 for PEM, C text).
 //!
 //! Nothing here calls into the library's own implementation of the same thing: a property is
 //! only worth something when the two sides were written apart.
 
-use std::io::Read;
-
 /// Largest decompressed body a target accepts (the fuzzer's own memory limit is far above it).
-pub const MAX_BODY: u64 = 4 << 20;
+pub const MAX_BODY: usize = 4 << 20;
 
 /// Eureka's `Applications.getReconcileHashCode()`, written from its definition: a
 /// `java.util.TreeMap<String, AtomicInteger>` from status name to count, iterated in key order
@@ -28,17 +26,6 @@ pub fn eureka_reconcile_hashcode<'a>(status_names: impl IntoIterator<Item = &'a 
         i += run;
     }
     out
-}
-
-/// The body of a gzip-encoded response, decompressed with a cap (as every body is read under
-/// one); `None` when it is not gzip or is larger than [`MAX_BODY`].
-pub fn gunzip_bounded(body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut out)
-        .ok()?;
-    (out.len() as u64 <= MAX_BODY).then_some(out)
 }
 
 /// How the server (Tomcat + Jersey under Spring Cloud's Eureka server) reads a request URL:
@@ -93,8 +80,8 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Settings that name files (read from disk, not parsed from the string): left out of the
-/// configuration targets, which fuzz what strings say, not what the file system holds.
+/// Settings that name files (read from disk, not parsed from the string): never given random
+/// paths (which would read the machine's files); the `config` target writes their content.
 pub const FILE_SETTINGS: &[&str] = &[
     "REGISTRY_CA_FILE",
     "REGISTRY_CLIENT_CERT",
@@ -110,6 +97,42 @@ pub fn small_trust_store() {
         std::env::set_var("SSL_CERT_FILE", pem);
         std::env::remove_var("SSL_CERT_DIR");
     });
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (to wrap DER in PEM).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 back to bytes (to take the DER out of a PEM fixture); skips `=`.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let Some(v) = BASE64.iter().position(|&b| b == c) else {
+            continue;
+        };
+        acc = acc << 6 | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
 
 /// What the library makes of a string it stores for C (`Text`): cut at the first NUL.
@@ -133,6 +156,15 @@ mod tests {
             eureka_reconcile_hashcode(["\u{FFFD}", "\u{1F600}"]),
             "\u{1F600}_1_\u{FFFD}_1_"
         );
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for n in 0..10 {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)), bytes);
+        }
+        assert_eq!(base64_encode(b"any"), "YW55");
     }
 
     #[test]
