@@ -45,7 +45,10 @@ rm -f "$build_log"
 
 bin_dir="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 scratch=$(mktemp -d /tmp/registrar-fuzz.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
+# Where the config target writes the certificate/key files it fuzzes (in memory if possible).
+files=$(mktemp -d /dev/shm/registrar-fuzz.XXXXXX 2>/dev/null || mktemp -d /tmp/registrar-fuzz-files.XXXXXX)
+export REGISTRAR_FUZZ_FILES="$files"
+trap 'rm -rf "$scratch" "$files"' EXIT
 total_runs=0 failed=()
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/$target" "artifacts/$target" "corpus/$target"

@@ -140,17 +140,21 @@ impl FileContent {
 /// Writes the files (in a directory of this process) and names them in the settings.
 /// Returns the key file's content.
 fn write_tls_files(input: &Input, settings: &mut Settings) -> Option<Vec<u8>> {
-    // In memory when the machine has /dev/shm: a file write per run is a large part of it.
+    // scripts/fuzz.sh names a directory it removes afterwards; else one of this process. In
+    // memory when the machine has /dev/shm: a file write is a large part of a run.
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let name = format!("registrar-fuzz-tls-{}", std::process::id());
-        let shm = std::path::Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(name);
+        let dir = std::env::var_os("REGISTRAR_FUZZ_FILES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let shm = std::path::Path::new("/dev/shm");
+                let base = if shm.is_dir() {
+                    shm.to_path_buf()
+                } else {
+                    std::env::temp_dir()
+                };
+                base.join(format!("registrar-fuzz-{}", std::process::id()))
+            });
         std::fs::create_dir_all(&dir).unwrap();
         dir
     });
