@@ -40,6 +40,8 @@ struct Recorder {
     freed: AtomicUsize,
     /// Call stop on this client from the listener when it sees REGISTERED.
     stop_from_listener: Mutex<Option<usize>>,
+    /// Call stop on this discovery cache from the listener when it sees DISCOVERY_READY.
+    stop_discovery_from_listener: Mutex<Option<usize>>,
 }
 
 impl Recorder {
@@ -89,6 +91,12 @@ unsafe extern "C" fn record(user_data: *mut c_void, event: *const registrar_even
         reason,
         version: e.version,
     });
+    if e.kind == REGISTRAR_EVENT_DISCOVERY_READY {
+        if let Some(d) = *rec.stop_discovery_from_listener.lock().unwrap() {
+            let status = registrar_discovery_stop(d as *const registrar_discovery, 5000);
+            assert_eq!(status, REGISTRAR_OK);
+        }
+    }
     if e.kind == REGISTRAR_EVENT_REGISTERED {
         if let Some(client) = *rec.stop_from_listener.lock().unwrap() {
             // From the listener stop only requests the stop and returns at once.
@@ -512,4 +520,29 @@ fn a_failing_health_check_is_a_status_change_caused_by_the_health_check_and_drai
     assert_eq!(events[n - 2].cause, REGISTRAR_CAUSE_STOP);
     assert_eq!(events[n - 1].kind, REGISTRAR_EVENT_STOPPED);
     assert_eq!(events[n - 1].error, REGISTRAR_OK);
+}
+
+#[test]
+fn a_discovery_listener_that_stops_the_cache_hears_nothing_more() {
+    let url = shared_url();
+    let d = Discovery::new(&url);
+    let rec = Recorder::leak();
+    *rec.stop_discovery_from_listener.lock().unwrap() = Some(d.0 as usize);
+    d.listen(rec);
+    check(registrar_discovery_start(d.0)).unwrap();
+    rec.wait_for(REGISTRAR_EVENT_DISCOVERY_READY, Duration::from_secs(10));
+    // Changes keep coming (another instance registers), but the cache was stopped.
+    let other = Client::new(&url, &unique_app("events-after-stop"), &[]).unwrap();
+    other.start().unwrap();
+    other.wait_registered(10_000).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(rec.kinds(), vec![REGISTRAR_EVENT_DISCOVERY_READY]);
+    let mut info = std::mem::MaybeUninit::<registrar_discovery_info>::uninit();
+    check(registrar_discovery_get_info(d.0, info.as_mut_ptr())).unwrap();
+    let info = unsafe { info.assume_init() };
+    assert_eq!(
+        info.state,
+        registrar_discovery_state::REGISTRAR_DISCOVERY_STOPPED
+    );
+    other.stop(5000).unwrap();
 }
