@@ -1019,7 +1019,8 @@ impl State {
         let status = self.announced_status.unwrap_or(self.status);
         vec![
             Event::client(EventKind::RegistrationLost, status, Cause::NotFound)
-                .with_error(Error::NotFound(FORGOTTEN.into())),
+                .with_error(Error::NotFound(FORGOTTEN.into()))
+                .with_reason(FORGOTTEN),
         ]
     }
 

@@ -14,7 +14,9 @@
  * Bad configuration: the library's message on stderr, exit status 2. While the instance is not
  * (yet) registered, the reason (registry unreachable, 401 wrong credentials, 400 with the
  * server's reason...) goes to stderr each time it changes, not once per retry.
- * REGISTRY_LOG=1 also shows the library's own log messages on stderr.
+ * REGISTRY_LOG=1 also shows the library's own log messages on stderr; REGISTER_EVENTS=1 shows
+ * the client's events (registered, registration lost, re-registered, status changed and why,
+ * stopped) on stderr as they happen.
  *
  * Health and drain, from the environment alone (see the README):
  *   REGISTRY_HEALTH_URL=http://127.0.0.1:8080/health   the library polls it (2xx = healthy) every
@@ -112,6 +114,20 @@ static void log_to_stderr(void *user_data, int32_t level, const char *message) {
     fprintf(stderr, "registrar %s: %s\n", level >= 0 && level <= 3 ? names[level] : "?", message);
 }
 
+/* REGISTER_EVENTS=1: the client's state changes, on the library's background thread. */
+static void event_to_stderr(void *user_data, const registrar_event *event) {
+    static const char *kinds[] = {"?", "REGISTERED", "REGISTRATION_LOST", "REREGISTERED",
+                                  "STATUS_CHANGED", "STOPPED"};
+    static const char *causes[] = {"", " (host)", " (health check)", " (not found)",
+                                   " (lease expired)", " (stop)"};
+    (void)user_data;
+    int kind = (int)event->kind, cause = (int)event->cause;
+    fprintf(stderr, "register: event %s %s%s%s%s\n", kind >= 1 && kind <= 5 ? kinds[kind] : "?",
+            registrar_instance_status_str((int32_t)event->status),
+            cause >= 0 && cause <= 5 ? causes[cause] : "", event->reason ? ": " : "",
+            event->reason ? event->reason : "");
+}
+
 /* REGISTER_UNHEALTHY_FILE: healthy (nonzero) unless the file exists. Called on the library's
  * health check thread every REGISTRY_HEALTH_INTERVAL; it must return within REGISTRY_TIMEOUT. */
 static int32_t file_health(void *user_data) {
@@ -159,6 +175,11 @@ int main(void) {
         registrar_client_set_logger(client, log_to_stderr, NULL, NULL, REGISTRAR_LOG_INFO) !=
             REGISTRAR_OK)
         print_last_error("cannot install the logger");
+
+    const char *events = getenv("REGISTER_EVENTS");
+    if (events && strcmp(events, "1") == 0 &&
+        registrar_client_set_event_listener(client, event_to_stderr, NULL, NULL) != REGISTRAR_OK)
+        print_last_error("cannot install the event listener");
 
     const char *unhealthy_file = getenv("REGISTER_UNHEALTHY_FILE");
     if (unhealthy_file && unhealthy_file[0] &&

@@ -20,6 +20,8 @@ REGISTER_UNHEALTHY_FILE=/tmp/sick (this example's own Python health check, the A
 uses: unhealthy while that file exists; it replaces REGISTRY_HEALTH_URL);
 REGISTRY_DRAIN_SECONDS=10 (on SIGINT/SIGTERM the instance is registered DOWN at once and stays
 listed, heartbeating, for 10 s so callers' caches drop it, then deleted).
+REGISTER_EVENTS=1 prints the client's events (registered, registration lost, re-registered,
+status changed and why, stopped) on stderr as they happen.
 """
 
 import os
@@ -31,8 +33,18 @@ import registrar
 
 
 def main() -> int:
+    on_event = None
+    if os.environ.get("REGISTER_EVENTS") == "1":
+        # Called on the library's thread, in order; given to the constructor to see them all.
+        def on_event(event: "registrar.Event") -> None:
+            cause = "" if event.cause == registrar.EventCause.NONE else f" ({event.cause.name})"
+            reason = f": {event.reason}" if event.reason else ""
+            print(f"register: event {event.kind.name} {event.status.name}{cause}{reason}",
+                  file=sys.stderr, flush=True)
+
     try:
-        client = registrar.Client()  # everything from the REGISTRY_* environment
+        # everything from the REGISTRY_* environment
+        client = registrar.Client(on_event=on_event)
     except registrar.RegistrarError as e:
         print(f"register: {e}", file=sys.stderr)
         return 2

@@ -24,6 +24,8 @@
 // uses: unhealthy while that file exists; it replaces REGISTRY_HEALTH_URL);
 // REGISTRY_DRAIN_SECONDS=10 (on SIGINT/SIGTERM the instance is registered DOWN at once and
 // stays listed, heartbeating, for 10 s so callers' caches drop it, then deleted).
+// REGISTER_EVENTS=1 prints the client's events (registered, registration lost, re-registered,
+// status changed and why, stopped) on stderr as they happen.
 //
 // Build: cargo build --release (repository root), then go build ./register (examples/go).
 package main
@@ -70,6 +72,18 @@ func run() int {
 		}
 		fmt.Fprintf(os.Stderr, "register: cannot start: %s\n", message(err))
 		return 1
+	}
+
+	printed := make(chan struct{}) // closed when every event has been printed
+	if os.Getenv("REGISTER_EVENTS") == "1" {
+		go func() {
+			defer close(printed)
+			for ev := range client.Events() { // closed once Close has returned
+				fmt.Fprintf(os.Stderr, "register: event %s\n", ev)
+			}
+		}()
+	} else {
+		close(printed)
 	}
 
 	exitCode := 0
@@ -127,6 +141,7 @@ loop:
 		fmt.Fprintf(os.Stderr, "register: deregistration did not complete: %s\n", message(err))
 		exitCode = 1
 	}
+	<-printed
 	return exitCode
 }
 
