@@ -198,6 +198,18 @@ impl Discovery {
         self.shared.registry.read().clone()
     }
 
+    /// Runs `read` on the cached registry and its version without taking a reference to it
+    /// (the cache cannot swap it meanwhile): the cheapest way to answer one query, for the
+    /// C API's per-request lookups. `read` must be quick: the next refresh waits for it.
+    pub fn read_current<R>(&self, read: impl FnOnce(Option<(&Registry, u64)>) -> R) -> R {
+        let current = self.shared.registry.read();
+        read(
+            current
+                .as_ref()
+                .map(|(registry, version)| (&**registry, *version)),
+        )
+    }
+
     /// True once stop has been called.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)

@@ -265,7 +265,13 @@ impl Registry {
     fn group(&self, lookup: Lookup, name: &str) -> Option<&Group> {
         match lookup {
             Lookup::App => {
-                if name.chars().any(char::is_lowercase) {
+                // Byte checks, not char::is_lowercase: this runs on every lookup. Non-ASCII
+                // names take the Unicode path (upper-casing a name without lower-case letters
+                // changes nothing).
+                if name
+                    .bytes()
+                    .any(|b| b.is_ascii_lowercase() || !b.is_ascii())
+                {
                     self.apps.get(name.to_uppercase().as_str())
                 } else {
                     self.apps.get(name)

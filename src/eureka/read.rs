@@ -124,6 +124,44 @@ impl fmt::Display for Text {
     }
 }
 
+/// An instance's base URL in pieces: see [`Instance::base_url_parts`].
+pub struct BaseUrl<'a> {
+    /// `http://` or `https://`.
+    scheme: &'static str,
+    host: &'a str,
+    /// An IPv6 literal, written in brackets.
+    bracketed: bool,
+    port: u16,
+}
+
+impl BaseUrl<'_> {
+    /// Hands each piece of the URL (UTF-8), in order, to `write`.
+    pub fn pieces(&self, mut write: impl FnMut(&[u8])) {
+        write(self.scheme.as_bytes());
+        if self.bracketed {
+            write(b"[");
+            write(self.host.as_bytes());
+            write(b"]");
+        } else {
+            write(self.host.as_bytes());
+        }
+        write(b":");
+        // A u16 has at most 5 digits: written without the formatting machinery.
+        let mut digits = [0u8; 5];
+        let mut start = digits.len();
+        let mut port = self.port;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (port % 10) as u8;
+            port /= 10;
+            if port == 0 {
+                break;
+            }
+        }
+        write(&digits[start..]);
+    }
+}
+
 /// One instance as the registry lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -163,20 +201,31 @@ impl Instance {
     /// secure port is enabled. `use_ip` puts the IP address in place of the host name.
     /// IPv6 literals are bracketed.
     pub fn base_url(&self, secure: bool, use_ip: bool) -> String {
+        let url = self.base_url_parts(secure, use_ip);
+        let mut text = Vec::with_capacity(url.host.len() + 16);
+        url.pieces(|piece| text.extend_from_slice(piece));
+        // Always UTF-8: the pieces are the host (a string) and ASCII.
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// [`Instance::base_url`] as its pieces, for writing it somewhere without a `String` (the
+    /// C API copies it straight into the caller's buffer).
+    pub fn base_url_parts(&self, secure: bool, use_ip: bool) -> BaseUrl<'_> {
         let host = if use_ip || self.host_name.is_empty() {
             self.ip_addr.as_str()
         } else {
             self.host_name.as_str()
         };
         let (scheme, port) = if secure && self.secure_port_enabled {
-            ("https", self.secure_port)
+            ("https://", self.secure_port)
         } else {
-            ("http", self.port)
+            ("http://", self.port)
         };
-        if host.contains(':') && !host.starts_with('[') {
-            format!("{scheme}://[{host}]:{port}")
-        } else {
-            format!("{scheme}://{host}:{port}")
+        BaseUrl {
+            scheme,
+            host,
+            bracketed: host.contains(':') && !host.starts_with('['),
+            port,
         }
     }
 
@@ -919,6 +968,16 @@ mod tests {
         assert_eq!(i.last_dirty_timestamp, 17);
         assert_eq!(i.base_url(true, false), "https://h:8443");
         assert_eq!(i.base_url(false, true), "http://[::1]:8081");
+        assert_eq!(i.base_url(false, false), "http://h:8081");
+        // Port digits are written by hand: the extremes.
+        for (port, text) in [
+            (0, "http://h:0"),
+            (9, "http://h:9"),
+            (65535, "http://h:65535"),
+        ] {
+            let with_port = Instance { port, ..i.clone() };
+            assert_eq!(with_port.base_url(false, false), text);
+        }
 
         for empty in [
             r#"{"applications": {}}"#,

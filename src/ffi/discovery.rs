@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use super::strings::{input, write_string};
+use super::strings::{copy_out_pieces, input, write_string};
 use super::{
     guard, out_ptr, reference, registrar_config, registrar_free_callback,
     registrar_instance_status, registrar_log_callback, registrar_status, FfiError,
@@ -152,12 +152,33 @@ pub struct registrar_instance {
 /// `registrar_instance_list_get`, freed with `registrar_instance_list_free`. Immutable:
 /// any number of threads may read one list at once; it does not change when the cache does.
 pub struct registrar_instance_list {
-    /// Keeps the instances (and so every string the views point to) alive.
-    _instances: Vec<Arc<Instance>>,
+    entries: Entries,
     /// Every instance's metadata entries, back to back (the views point into it).
     _metadata: Vec<registrar_metadata_entry>,
-    views: Vec<registrar_instance>,
     version: u64,
+}
+
+/// One instance of a list and its C view; the instance keeps every string the view points to
+/// alive.
+struct Entry {
+    instance: Arc<Instance>,
+    view: registrar_instance,
+}
+
+/// A list's entries. A chosen instance (the per-request case) needs no vector of its own: its
+/// list is a single allocation.
+enum Entries {
+    One(Entry),
+    Many(Vec<Entry>),
+}
+
+impl Entries {
+    fn as_slice(&self) -> &[Entry] {
+        match self {
+            Entries::One(entry) => std::slice::from_ref(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
 }
 
 /// Called on registrar's background thread after every change of the cached registry with the
@@ -185,60 +206,88 @@ impl registrar_instance_list {
     fn new(instances: Vec<Arc<Instance>>, version: u64) -> Box<registrar_instance_list> {
         // One buffer for every metadata entry of the list, filled before any pointer into it is
         // taken (it never reallocates afterwards).
-        let total = instances.iter().map(|i| i.metadata.len()).sum();
-        let mut entries: Vec<registrar_metadata_entry> = Vec::with_capacity(total);
-        for instance in &instances {
-            entries.extend(
-                instance
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| registrar_metadata_entry {
-                        key: k.as_c_ptr(),
-                        value: v.as_c_ptr(),
-                    }),
-            );
-        }
+        let metadata = metadata_entries(&instances);
         let mut offset = 0;
-        let views = instances
-            .iter()
+        let entries = instances
+            .into_iter()
             .map(|instance| {
-                let len = instance.metadata.len();
-                let metadata = if len == 0 {
-                    ptr::null()
-                } else {
-                    // In bounds: offset + len <= total, counted above.
-                    entries[offset..offset + len].as_ptr()
-                };
-                offset += len;
-                registrar_instance {
-                    instance_id: instance.instance_id.as_c_ptr(),
-                    app: instance.app.as_c_ptr(),
-                    host_name: instance.host_name.as_c_ptr(),
-                    ip_addr: instance.ip_addr.as_c_ptr(),
-                    port: instance.port,
-                    secure_port: instance.secure_port,
-                    port_enabled: instance.port_enabled.into(),
-                    secure_port_enabled: instance.secure_port_enabled.into(),
-                    status: instance_status(instance.status),
-                    overridden_status: instance_status(instance.overridden_status),
-                    vip_address: instance.vip_address.as_c_ptr(),
-                    secure_vip_address: instance.secure_vip_address.as_c_ptr(),
-                    home_page_url: instance.home_page_url.as_c_ptr(),
-                    status_page_url: instance.status_page_url.as_c_ptr(),
-                    health_check_url: instance.health_check_url.as_c_ptr(),
-                    metadata,
-                    metadata_len: len,
-                    last_updated_timestamp: instance.last_updated_timestamp,
-                    last_dirty_timestamp: instance.last_dirty_timestamp,
-                }
+                let view = view_of(&instance, &metadata, offset);
+                offset += instance.metadata.len();
+                Entry { instance, view }
             })
             .collect();
         Box::new(registrar_instance_list {
-            _instances: instances,
-            _metadata: entries,
-            views,
+            entries: Entries::Many(entries),
+            _metadata: metadata,
             version,
         })
+    }
+
+    fn one(instance: Arc<Instance>, version: u64) -> Box<registrar_instance_list> {
+        let metadata = metadata_entries(std::slice::from_ref(&instance));
+        let view = view_of(&instance, &metadata, 0);
+        Box::new(registrar_instance_list {
+            entries: Entries::One(Entry { instance, view }),
+            _metadata: metadata,
+            version,
+        })
+    }
+
+    fn entries(&self) -> &[Entry] {
+        self.entries.as_slice()
+    }
+}
+
+/// The metadata entries of `instances`, back to back (no allocation when there are none).
+fn metadata_entries(instances: &[Arc<Instance>]) -> Vec<registrar_metadata_entry> {
+    let total = instances.iter().map(|i| i.metadata.len()).sum();
+    let mut entries = Vec::with_capacity(total);
+    for instance in instances {
+        entries.extend(
+            instance
+                .metadata
+                .iter()
+                .map(|(k, v)| registrar_metadata_entry {
+                    key: k.as_c_ptr(),
+                    value: v.as_c_ptr(),
+                }),
+        );
+    }
+    entries
+}
+
+/// The C view of `instance`, whose metadata entries start at `offset` in `metadata`.
+fn view_of(
+    instance: &Instance,
+    metadata: &[registrar_metadata_entry],
+    offset: usize,
+) -> registrar_instance {
+    let len = instance.metadata.len();
+    registrar_instance {
+        instance_id: instance.instance_id.as_c_ptr(),
+        app: instance.app.as_c_ptr(),
+        host_name: instance.host_name.as_c_ptr(),
+        ip_addr: instance.ip_addr.as_c_ptr(),
+        port: instance.port,
+        secure_port: instance.secure_port,
+        port_enabled: instance.port_enabled.into(),
+        secure_port_enabled: instance.secure_port_enabled.into(),
+        status: instance_status(instance.status),
+        overridden_status: instance_status(instance.overridden_status),
+        vip_address: instance.vip_address.as_c_ptr(),
+        secure_vip_address: instance.secure_vip_address.as_c_ptr(),
+        home_page_url: instance.home_page_url.as_c_ptr(),
+        status_page_url: instance.status_page_url.as_c_ptr(),
+        health_check_url: instance.health_check_url.as_c_ptr(),
+        // In bounds: offset + len <= metadata.len(), counted by metadata_entries.
+        metadata: if len == 0 {
+            ptr::null()
+        } else {
+            metadata[offset..offset + len].as_ptr()
+        },
+        metadata_len: len,
+        last_updated_timestamp: instance.last_updated_timestamp,
+        last_dirty_timestamp: instance.last_dirty_timestamp,
     }
 }
 
@@ -755,29 +804,37 @@ fn not_found(handle: &registrar_discovery, ready: bool, what: &str) -> FfiError 
     }
 }
 
-fn choose(
+/// Chooses one UP instance and hands it, with the registry's version, to `use_it`, which runs
+/// while the registry is read: no reference to the registry is taken, so a lookup costs one
+/// read lock, the round-robin counter and whatever `use_it` does.
+fn choose<R>(
     handle: &registrar_discovery,
     lookup: i32,
     name: &str,
     choice: i32,
-) -> Result<(Arc<Instance>, u64), FfiError> {
+    use_it: impl FnOnce(&Arc<Instance>, u64) -> R,
+) -> Result<R, FfiError> {
     let lookup = lookup_kind(lookup)?;
     let choice = choice_kind(choice)?;
-    let (registry, version) = current(handle)?;
-    let chosen = registry
-        .as_deref()
-        .and_then(|r| r.choose(lookup, name, choice).cloned());
-    match chosen {
-        Some(instance) => Ok((instance, version)),
-        None => {
-            let what = match lookup {
-                Lookup::App => format!("UP instance of application {}", quote(name)),
-                Lookup::Vip => format!("UP instance with VIP {}", quote(name)),
-                Lookup::SecureVip => format!("UP instance with secure VIP {}", quote(name)),
-            };
-            Err(not_found(handle, registry.is_some(), &what))
-        }
+    if handle.discovery.is_stopped() {
+        return Err(Error::ShutDown.into());
     }
+    // Err(whether a registry has been fetched) when there is nothing to choose.
+    let chosen = handle.discovery.read_current(|current| match current {
+        Some((registry, version)) => match registry.choose(lookup, name, choice) {
+            Some(instance) => Ok(use_it(instance, version)),
+            None => Err(true),
+        },
+        None => Err(false),
+    });
+    chosen.map_err(|fetched| {
+        let what = match lookup {
+            Lookup::App => format!("UP instance of application {}", quote(name)),
+            Lookup::Vip => format!("UP instance with VIP {}", quote(name)),
+            Lookup::SecureVip => format!("UP instance with secure VIP {}", quote(name)),
+        };
+        not_found(handle, fetched, &what)
+    })
 }
 
 /// Chooses one UP instance under an application name / VIP / secure VIP (`lookup` as for
@@ -800,8 +857,12 @@ pub extern "C" fn registrar_discovery_choose(
         let handle = unsafe { discovery_ref(discovery) }?;
         let name = unsafe { input(name, "name") }?;
         let out = out_ptr(out, "out")?;
-        let (instance, version) = choose(handle, lookup, name, choice)?;
-        write_list(out, vec![instance], version)
+        let list = choose(handle, lookup, name, choice, |instance, version| {
+            registrar_instance_list::one(instance.clone(), version)
+        })?;
+        // SAFETY: out was checked non-null.
+        unsafe { *out = Box::into_raw(list) };
+        Ok(())
     })
 }
 
@@ -833,12 +894,16 @@ pub extern "C" fn registrar_discovery_choose_url(
             REGISTRAR_URL_SECURE | REGISTRAR_URL_USE_IP,
             "url_flags",
         )?;
-        let (instance, _) = choose(handle, lookup, name, choice)?;
-        let url = instance.base_url(
-            url_flags & REGISTRAR_URL_SECURE != 0,
-            url_flags & REGISTRAR_URL_USE_IP != 0,
-        );
-        write_string(&url, buf, buf_len, out_len)
+        let full = choose(handle, lookup, name, choice, |instance, _| {
+            let url = instance.base_url_parts(
+                url_flags & REGISTRAR_URL_SECURE != 0,
+                url_flags & REGISTRAR_URL_USE_IP != 0,
+            );
+            copy_out_pieces(|piece| url.pieces(piece), buf, buf_len)
+        })?;
+        // SAFETY: out_len was checked non-null above.
+        unsafe { *out_len = full };
+        Ok(())
     })
 }
 
@@ -878,7 +943,7 @@ pub extern "C" fn registrar_discovery_free(discovery: *mut registrar_discovery) 
 #[no_mangle]
 pub extern "C" fn registrar_instance_list_len(list: *const registrar_instance_list) -> usize {
     // SAFETY: NULL or a live list, per the documented contract.
-    unsafe { list.as_ref() }.map_or(0, |l| l.views.len())
+    unsafe { list.as_ref() }.map_or(0, |l| l.entries().len())
 }
 
 /// The instance at `index` (0-based), valid until the list is freed; NULL when `list` is NULL
@@ -890,8 +955,8 @@ pub extern "C" fn registrar_instance_list_get(
 ) -> *const registrar_instance {
     // SAFETY: NULL or a live list, per the documented contract.
     unsafe { list.as_ref() }
-        .and_then(|l| l.views.get(index))
-        .map_or(ptr::null(), |v| v as *const registrar_instance)
+        .and_then(|l| l.entries().get(index))
+        .map_or(ptr::null(), |e| &e.view as *const registrar_instance)
 }
 
 /// The version of the cached registry the list was taken from (compare with
@@ -923,12 +988,16 @@ pub extern "C" fn registrar_instance_list_url(
             REGISTRAR_URL_SECURE | REGISTRAR_URL_USE_IP,
             "url_flags",
         )?;
-        let instance = list._instances.get(index).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "index {index} is out of range (the list has {} instances)",
-                list._instances.len()
-            ))
-        })?;
+        let entries = list.entries();
+        let instance = &entries
+            .get(index)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "index {index} is out of range (the list has {} instances)",
+                    entries.len()
+                ))
+            })?
+            .instance;
         let url = instance.base_url(
             url_flags & REGISTRAR_URL_SECURE != 0,
             url_flags & REGISTRAR_URL_USE_IP != 0,
