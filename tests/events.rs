@@ -546,3 +546,31 @@ fn a_discovery_listener_that_stops_the_cache_hears_nothing_more() {
     );
     other.stop(5000).unwrap();
 }
+
+#[test]
+fn a_registry_down_at_start_is_fetch_failing_then_recovered_and_ready() {
+    let url = shared_url();
+    let proxy = Proxy::start(&url);
+    proxy.cut();
+    let d = Discovery::new(&proxy.url());
+    let rec = Recorder::leak();
+    d.listen(rec);
+    check(registrar_discovery_start(d.0)).unwrap();
+    let failing = rec.wait_for(
+        REGISTRAR_EVENT_DISCOVERY_FETCH_FAILING,
+        Duration::from_secs(5),
+    );
+    assert_eq!(failing.version, 0, "nothing fetched yet");
+    proxy.restore();
+    check(registrar_discovery_wait_ready(d.0, 10_000)).unwrap();
+    rec.wait_for(REGISTRAR_EVENT_DISCOVERY_READY, Duration::from_secs(2));
+    assert_eq!(
+        rec.kinds()[..3],
+        [
+            REGISTRAR_EVENT_DISCOVERY_FETCH_FAILING,
+            REGISTRAR_EVENT_DISCOVERY_RECOVERED,
+            REGISTRAR_EVENT_DISCOVERY_READY
+        ]
+    );
+    check(registrar_discovery_stop(d.0, 5000)).unwrap();
+}
