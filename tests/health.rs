@@ -436,3 +436,67 @@ fn a_stop_timeout_shorter_than_the_drain_still_downs_then_deletes_in_time() {
         REGISTRAR_ERR_SHUT_DOWN
     );
 }
+
+/// A health check that stops its own client (with a drain): the stop runs on the check's
+/// thread, drains and deletes, and returns; nothing waits for itself.
+#[derive(Default)]
+struct StopFromCheck {
+    client: std::sync::atomic::AtomicPtr<registrar_client>,
+    stop_now: AtomicBool,
+    stop_status: AtomicI32,
+    returned: AtomicBool,
+}
+
+unsafe extern "C" fn check_then_stop(user_data: *mut c_void) -> i32 {
+    let s = &*(user_data as *const StopFromCheck);
+    if s.stop_now.swap(false, Ordering::SeqCst) {
+        let status = registrar_client_stop(s.client.load(Ordering::SeqCst), 0);
+        s.stop_status.store(status as i32, Ordering::SeqCst);
+        s.returned.store(true, Ordering::SeqCst);
+    }
+    1
+}
+
+#[test]
+fn a_health_check_may_stop_its_own_client_through_the_drain() {
+    let url = shared_url();
+    let app = unique_app("health-stop");
+    let client = Client::new(&url, &app, &[FAST_HEALTH[0], ("drain_seconds", "1")]).unwrap();
+    let state = Arc::new(StopFromCheck::default());
+    state.client.store(client.ptr, Ordering::SeqCst);
+    check(registrar_client_set_health_check(
+        client.ptr,
+        Some(check_then_stop),
+        Arc::as_ptr(&state) as *mut c_void,
+        None,
+    ))
+    .unwrap();
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(5000).unwrap();
+    let id = client.instance_id();
+    assert!(registry_shows(&url, &app, &id, "UP"));
+    state.stop_now.store(true, Ordering::SeqCst);
+    assert!(registry_shows(&url, &app, &id, "DOWN"), "drains as DOWN");
+    assert!(
+        eventually(Duration::from_secs(5), || state
+            .returned
+            .load(Ordering::SeqCst)
+            .then_some(()))
+        .is_some(),
+        "stop returned on the check's thread"
+    );
+    assert_eq!(
+        state.stop_status.load(Ordering::SeqCst),
+        REGISTRAR_OK as i32
+    );
+    assert_eq!(
+        get_instance(&url, &app, &id, false),
+        None,
+        "deleted after the drain"
+    );
+    assert_eq!(
+        client.info().state,
+        registrar::ffi::registrar_client_state::REGISTRAR_STATE_STOPPED
+    );
+}
