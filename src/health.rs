@@ -1,9 +1,9 @@
 //! Health of the local service: the settings, the probes, and the threshold logic that turns a
 //! series of check results into "healthy" or "unhealthy".
 //!
-//! Pure building blocks, no thread of their own: the `registrar` command drives them from its
-//! loop today and sets the agent's status on each transition. The agent can drive the same
-//! pieces from its own schedule later (issue 12) without changing them.
+//! Pure building blocks, no thread of their own: every client's health watcher
+//! (`crate::health_watch`) drives them on its schedule, and so does the `registrar` command
+//! from its own loop (it needs readiness first and holds signals back during its drain).
 //!
 //! - [`HealthConfig`]: `REGISTRY_HEALTH_URL`, `REGISTRY_HEALTH_INTERVAL`,
 //!   `REGISTRY_HEALTH_THRESHOLD` (and [`drain_duration`] for `REGISTRY_DRAIN_SECONDS`)

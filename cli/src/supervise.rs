@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Health-following and drain are driven from here through the public Agent API (set_status,
-//! stop), with the probing and threshold logic in the core (registrar::health) so the agent
-//! can take them over (issue 12) without a second implementation.
+//! stop), with the probing and threshold logic in the core (registrar::health), because the
+//! command also waits for readiness and holds the signal back during the drain; the agent's
+//! own health watcher and drain (which a library host gets) are switched off for it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
