@@ -175,6 +175,16 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
         "no check after stop returned"
     );
     assert_eq!(health.most_running.load(Ordering::SeqCst), 1);
+    // Refused after stop: not installed, so its user data is not freed either.
+    let other = Arc::new(Health::default());
+    let refused = check(registrar_client_set_health_check(
+        client.ptr,
+        Some(check_health),
+        Arc::as_ptr(&other) as *mut c_void,
+        Some(free_health),
+    ));
+    assert_eq!(refused.unwrap_err().status, REGISTRAR_ERR_SHUT_DOWN);
+    assert_eq!(other.freed.load(Ordering::SeqCst), 0);
     drop(client);
     assert_eq!(
         health.freed.load(Ordering::SeqCst),

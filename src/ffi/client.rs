@@ -1,6 +1,7 @@
 //! `registrar_client`: one registered instance and its background thread.
 
 use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::strings::{input, optional_input, write_string};
@@ -191,7 +192,13 @@ pub extern "C" fn registrar_client_set_health_check(
         let client = unsafe { client_ref(client) }?;
         // Built only once the client is known good: dropping it would free the user data.
         let check = super::health::c_health_check(check, user_data, free_user_data);
-        client.agent.set_health_check(check)?;
+        let installed = client
+            .agent
+            .set_health_check(check.as_ref().map(|c| Arc::clone(&c.check)));
+        if let (Err(_), Some(check)) = (&installed, check) {
+            check.disarm();
+        }
+        installed?;
         Ok(())
     })
 }

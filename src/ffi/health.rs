@@ -3,6 +3,8 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use super::registrar_free_callback;
 use crate::health_watch::HealthCheckFn;
 
@@ -18,20 +20,38 @@ use crate::health_watch::HealthCheckFn;
 /// ignored).
 pub type registrar_health_check = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
 
+/// A C health check as the health watcher runs it, and the handle that can take back the
+/// promise to free its user data (when it is not installed after all).
+pub(crate) struct CHealthCheck {
+    pub(crate) check: Arc<HealthCheckFn>,
+    host: Arc<HostCheck>,
+}
+
+impl CHealthCheck {
+    /// Not installed: the host keeps its user data, so it must not be freed here.
+    pub(crate) fn disarm(self) {
+        *self.host.free_user_data.lock() = None;
+    }
+}
+
 /// Turns a C health check and its user data into the check the health watcher runs; `None`
 /// when `check` is NULL (remove the check).
 pub(crate) fn c_health_check(
     check: registrar_health_check,
     user_data: *mut c_void,
     free_user_data: registrar_free_callback,
-) -> Option<Arc<HealthCheckFn>> {
+) -> Option<CHealthCheck> {
     let check = check?;
-    let host = HostCheck {
+    let host = Arc::new(HostCheck {
         check,
         user_data,
-        free_user_data,
-    };
-    Some(Arc::new(move || host.call()))
+        free_user_data: Mutex::new(free_user_data),
+    });
+    let called = Arc::clone(&host);
+    Some(CHealthCheck {
+        check: Arc::new(move || called.call()),
+        host,
+    })
 }
 
 /// A C health check with its user data; frees the user data when dropped (exactly once, after
@@ -39,7 +59,7 @@ pub(crate) fn c_health_check(
 struct HostCheck {
     check: unsafe extern "C" fn(*mut c_void) -> i32,
     user_data: *mut c_void,
-    free_user_data: registrar_free_callback,
+    free_user_data: Mutex<registrar_free_callback>,
 }
 
 // SAFETY: the documented contract of registrar_client_set_health_check is that the function
@@ -59,7 +79,7 @@ impl HostCheck {
 
 impl Drop for HostCheck {
     fn drop(&mut self) {
-        if let Some(free) = self.free_user_data {
+        if let Some(free) = self.free_user_data.lock().take() {
             // SAFETY: called once, as promised to the host.
             unsafe { free(self.user_data) };
         }
