@@ -532,10 +532,9 @@ class Client:
         if self._has_py_logger and not forked:
             with self._use(allow_closed=True) as h:
                 lib.registrar_client_set_logger(h, _NO_LOG, None, _NO_FREE, 0)
-        if self._has_py_health_check and not forked:
-            self._has_py_health_check = False
-            with self._use(allow_closed=True) as h:
-                lib.registrar_client_set_health_check(h, _NO_HEALTH_CHECK, None, _NO_FREE)
+        # The health check needs no removal: stop ended its calls, and free releases it
+        # (_free_health_trampoline drops the Python callable).
+        self._has_py_health_check = False
         with self._lock:
             self._free_pending = True
             to_free = self._take_for_free()
