@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import threading
 import time
 
 import registrar
@@ -73,6 +74,43 @@ def test_a_raising_check_counts_as_failure(make_client, registry):
     failing[0] = True
     registry.wait_status(app, iid, "DOWN")
     client.set_health_check(None)
+    registry.wait_status(app, iid, "UP")
+
+
+def test_a_hanging_check_counts_as_failure_and_heartbeats_go_on(make_client, registry):
+    release = threading.Event()
+    hanging = threading.Event()
+    running = [0]
+    most = [0]
+
+    def check() -> bool:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        try:
+            if hanging.is_set():
+                release.wait(10)  # a check stuck on a dead dependency
+            return True
+        finally:
+            running[0] -= 1
+
+    client = make_client(timeout=0.5, **FAST_HEALTH)
+    client.set_health_check(check)
+    client.set_status("UP")
+    client.start()
+    client.wait_registered(timeout=5)
+    app, iid = client.app_name, client.instance_id
+    registry.wait_status(app, iid, "UP")
+    hanging.set()
+    registry.wait_status(app, iid, "DOWN")
+    renewed = int(registry.instance(app, iid)["leaseInfo"]["lastRenewalTimestamp"])
+    registry.wait_for(
+        lambda: int(registry.instance(app, iid)["leaseInfo"]["lastRenewalTimestamp"]) > renewed,
+        timeout=5,
+        what="heartbeats while the check hangs",
+    )
+    assert most[0] == 1, "never two calls at once"
+    hanging.clear()
+    release.set()
     registry.wait_status(app, iid, "UP")
 
 
