@@ -436,7 +436,8 @@ typedef void (*registrar_event_callback)(void *user_data, const registrar_event 
 typedef struct {
   registrar_client_state state;
   /**
-   * The status this process wants the registry to show.
+   * The status this process wants the registry to show: DOWN while the health check fails
+   * or the instance drains on stop, otherwise the one set by `registrar_client_set_status`.
    */
   registrar_instance_status status;
   /**

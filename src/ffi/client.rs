@@ -79,7 +79,8 @@ pub enum registrar_log_level {
 #[derive(Debug, Clone, Copy)]
 pub struct registrar_client_info {
     pub state: registrar_client_state,
-    /// The status this process wants the registry to show.
+    /// The status this process wants the registry to show: DOWN while the health check fails
+    /// or the instance drains on stop, otherwise the one set by `registrar_client_set_status`.
     pub status: registrar_instance_status,
     /// The status code of the background thread's most recent failure, REGISTRAR_OK if the
     /// last request succeeded. Its message: `registrar_client_last_error`.

@@ -85,7 +85,8 @@ class Info:
 
     #: Where the client is in its lifecycle.
     state: State
-    #: The status this process wants the registry to show.
+    #: The status this process wants the registry to show: DOWN while the health check fails
+    #: or the instance drains on stop, otherwise the one set by :meth:`Client.set_status`.
     status: Status
     #: The code of the background thread's most recent failure, ``ErrorCode.OK`` if the last
     #: request succeeded (its message: :attr:`Client.last_error`).
