@@ -717,6 +717,54 @@ static void test_log_callbacks(void) {
 
 /* ---- fork --------------------------------------------------------------------------------- */
 
+/* ---- health checks: ownership of user_data, and the settings validated by the library ---- */
+static int health_freed[3];
+static int32_t always_healthy(void *user_data) {
+    (void)user_data;
+    return 1;
+}
+static void count_health_free(void *user_data) { health_freed[*(int *)user_data]++; }
+
+static void test_health_check_misuse(void) {
+    static int ids[3] = {0, 1, 2};
+    CHECK_STATUS(registrar_client_set_health_check(NULL, always_healthy, &ids[0], count_health_free),
+                 REGISTRAR_ERR_NULL_ARGUMENT);
+    CHECK(health_freed[0] == 0, "refused: user data not freed (%d)", health_freed[0]);
+
+    registrar_client *client = good_client("c-health");
+    CHECK_STATUS(registrar_client_set_health_check(client, always_healthy, &ids[0], count_health_free),
+                 REGISTRAR_OK);
+    /* Replaced: the first one's user data is freed at once (no call in progress). */
+    CHECK_STATUS(registrar_client_set_health_check(client, always_healthy, &ids[1], count_health_free),
+                 REGISTRAR_OK);
+    CHECK(health_freed[0] == 1 && health_freed[1] == 0, "replaced: freed %d/%d", health_freed[0],
+          health_freed[1]);
+    CHECK_STATUS(registrar_client_stop(client, 100), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_set_health_check(client, always_healthy, &ids[2], count_health_free),
+                 REGISTRAR_ERR_SHUT_DOWN);
+    CHECK(health_freed[2] == 0, "refused after stop: not freed (%d)", health_freed[2]);
+    registrar_client_free(client);
+    CHECK(health_freed[1] == 1, "freed with the client (%d)", health_freed[1]);
+
+    /* REGISTRY_HEALTH_URL and REGISTRY_DRAIN_SECONDS are validated when the client is made. */
+    const char *bad[][2] = {{"health_url", "localhost:8080/health"},
+                            {"health_interval", "often"},
+                            {"health_threshold", "0"},
+                            {"drain_seconds", "-1"}};
+    const char *named[] = {"REGISTRY_HEALTH_URL", "REGISTRY_HEALTH_INTERVAL",
+                           "REGISTRY_HEALTH_THRESHOLD", "REGISTRY_DRAIN_SECONDS"};
+    for (size_t i = 0; i < 4; i++) {
+        registrar_config *cfg = good_config("c-health-bad");
+        CHECK_STATUS(registrar_config_set(cfg, bad[i][0], bad[i][1]), REGISTRAR_OK);
+        registrar_client *none = NULL;
+        CHECK_STATUS(registrar_client_new(cfg, &none), REGISTRAR_ERR_INVALID_CONFIG);
+        char msg[512];
+        registrar_last_error_message(msg, sizeof msg);
+        CHECK(none == NULL && tu_contains(msg, named[i]), "%s: '%s'", bad[i][0], msg);
+        registrar_config_free(cfg);
+    }
+}
+
 static void test_fork(void) {
     registrar_client *c = good_client("c-fork");
     CHECK_STATUS(registrar_client_start(c), REGISTRAR_OK); /* worker + HTTP thread running */
@@ -792,6 +840,7 @@ int main(void) {
     test_last_error_buffer();
     test_lifecycle_misuse();
     test_log_callbacks();
+    test_health_check_misuse();
     test_fork();
     return tu_finish("test_api");
 }
