@@ -310,3 +310,42 @@ fn responses_are_read_under_a_cap() {
         "{e}"
     );
 }
+
+/// A burst of many handles against one server waits for turns instead of opening a connection
+/// per request (at most 32 requests in flight per server: src/eureka/http.rs), and every one
+/// of them still registers and deregisters. The stub is slow on purpose (a real server cannot
+/// be made slow), so without the limit every client's request would be in flight at once.
+#[test]
+fn a_burst_of_clients_shares_a_bounded_set_of_connections() {
+    let slow = Stub::start(|request| {
+        std::thread::sleep(Duration::from_millis(100));
+        healthy(request)
+    });
+    let clients: Vec<Client> = (0..100)
+        .map(|i| Client::new(&slow.url(), &format!("burst-{i}"), &[]).unwrap())
+        .collect();
+    for client in &clients {
+        client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+        client.start().unwrap();
+    }
+    for client in &clients {
+        client.wait_registered(20_000).unwrap();
+    }
+    std::thread::scope(|scope| {
+        for client in &clients {
+            scope.spawn(|| client.stop(20_000).unwrap());
+        }
+    });
+    let requests = slow.requests();
+    let count = |method: &str| requests.iter().filter(|r| r.method == method).count();
+    // STARTING, UP and DOWN, then DELETE, for each (and heartbeats meanwhile).
+    assert_eq!((count("POST"), count("DELETE")), (300, 100));
+    let mut connections: Vec<usize> = requests.iter().map(|r| r.connection).collect();
+    connections.sort_unstable();
+    connections.dedup();
+    assert!(
+        connections.len() <= 32,
+        "{} connections for 100 clients starting at once",
+        connections.len()
+    );
+}
