@@ -10,11 +10,13 @@
 //!              └── heartbeat 404 (server restarted / evicted us)
 //! any local change (status, metadata) ──► POST again with a newer lastDirtyTimestamp
 //! health verdict changes (src/health_watch.rs) ──► the same: DOWN while unhealthy
-//! stop ──► POST status DOWN ──► (drain: heartbeats as DOWN) ──► DELETE ──► stopped
+//! stop, no drain ──► DELETE ──200/404──► stopped
+//!                      └─ fails ──► POST status DOWN ──► DELETE again until the deadline
+//! stop, drain ──► POST status DOWN ──► heartbeats as DOWN ──► DELETE ──► stopped
 //! ```
 //!
 //! The status sent is the *effective* status ([`State::effective_status`]): DOWN while the
-//! health check fails or the instance drains, otherwise the status the host set. Every change
+//! health check fails or once stop was called, otherwise the status the host set. Every change
 //! of it goes through [`Shared::status_changed`], with its [`StatusCause`].
 
 use std::collections::BTreeMap;
@@ -43,7 +45,8 @@ pub enum Phase {
     Registering,
     /// The registry holds the instance (the last registration or heartbeat succeeded).
     Registered,
-    /// `stop` was called; nothing is sent any more (or only the final DOWN and DELETE).
+    /// `stop` was called; nothing is sent any more but the deregistration (after a drain, or
+    /// a DOWN registration when the DELETE fails).
     Stopped,
 }
 
@@ -59,8 +62,8 @@ pub struct Counters {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub phase: Phase,
-    /// The status the registry is meant to show: DOWN while the health check fails or the
-    /// instance drains, otherwise `host_status`.
+    /// The status the registry is meant to show: DOWN while the health check fails or once
+    /// stop was called, otherwise `host_status`.
     pub status: InstanceStatus,
     /// The status the host set.
     pub host_status: InstanceStatus,
@@ -434,8 +437,10 @@ impl Agent {
         }
     }
 
-    /// Marks the instance DOWN, deregisters it (DELETE) and ends the task, all within
-    /// `timeout` (see [`Config::default_stop_timeout`] for a sensible one). With a drain
+    /// Marks the instance DOWN locally, deregisters it (DELETE) and ends the task, all within
+    /// `timeout` (see [`Config::default_stop_timeout`] for a sensible one). Without a drain
+    /// the DELETE is the only request; if it fails, the instance is registered as DOWN (so
+    /// traffic stops anyway) and the DELETE retried until the deadline. With a drain
     /// (REGISTRY_DRAIN_SECONDS), the instance is registered DOWN at once and kept registered,
     /// heartbeating, for the drain, so callers' caches drop it before it is deleted; a
     /// `timeout` shorter than drain + REGISTRY_TIMEOUT cuts the drain short, leaving the DELETE
@@ -447,7 +452,8 @@ impl Agent {
     /// callback), it only requests the stop, which the task performs when the callback returns.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut drain_started = None;
+        // (status before stop, whether there is no drain, the drain)
+        let mut stopping = None;
         {
             let mut state = self.shared.state.lock();
             if state.phase == Phase::NotStarted {
@@ -459,14 +465,17 @@ impl Agent {
                 let before = state.effective_status();
                 state.phase = Phase::Stopped;
                 let drain = self.drain_within(timeout);
-                if !drain.is_zero() && (state.registered() || state.unconfirmed_registration) {
+                let held = state.registered() || state.unconfirmed_registration;
+                if !drain.is_zero() && held {
                     // DOWN at once, through the usual registration path.
                     state.drain_until = Some(Instant::now() + drain);
                     state.status_cause = StatusCause::Stop;
                     state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
                     state.register_not_before = Instant::now();
-                    drain_started = Some((before, drain));
                 }
+                // Locally DOWN at once either way (see `effective_status`); without a drain the
+                // registry is only told by the DELETE (or by DOWN if that fails).
+                stopping = Some((before, drain.is_zero() || !held, drain));
                 self.shared.changed.notify_all();
             }
         }
@@ -474,11 +483,13 @@ impl Agent {
         if let Some(health) = self.health_task.lock().as_ref() {
             health.abort();
         }
-        if let Some((before, drain)) = drain_started {
+        if let Some((before, _, _)) = stopping {
             if before != InstanceStatus::Down {
                 self.shared
                     .status_changed(before, InstanceStatus::Down, StatusCause::Stop);
             }
+        }
+        if let Some((_, false, drain)) = stopping {
             self.shared.log(
                 LogLevel::Info,
                 &format!(
@@ -847,10 +858,13 @@ async fn next_action(shared: &Shared) -> Action {
     }
 }
 
-/// The end of the lifecycle: POST status DOWN (so caches that still list the instance route
-/// no traffic to it), then DELETE. Both carry the stop deadline; nothing is sent after it.
-/// The outcome is what stop reports: an error when the registry was not told (the DELETE
-/// failed or could not be sent in time), naming what failed.
+/// The end of the lifecycle. Without a drain: DELETE at once, the one request a stop needs
+/// (as the Netflix Java client's shutdown sends only its cancel). Only if the DELETE fails is
+/// the instance registered as DOWN, so caches that still list it route no traffic to it,
+/// and the DELETE tried again while the stop deadline allows. After a drain (`down_held`: the
+/// registry already shows DOWN) only the DELETE. Nothing is sent after the stop deadline.
+/// The outcome is what stop reports: an error when the registry was not told (no DELETE
+/// succeeded in time), naming what failed.
 async fn deregister(
     shared: &Shared,
     registered: bool,
@@ -867,37 +881,71 @@ async fn deregister(
         .stop_deadline()
         .unwrap_or_else(|| Instant::now() + config.timeout);
     let window_open = || Instant::now() < shared.signal.stop_deadline().unwrap_or(deadline);
-    let mut down_failed = None;
-    if window_open() && !down_held {
-        // Give DOWN at most half the window, so a hanging server still leaves time for DELETE.
-        let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
-        let body = registration_body(config, InstanceStatus::Down, metadata, dirty_timestamp);
-        let down = shared
-            .signal
-            .by_stop_deadline(shared.http.register(&config.app_name, &body, Some(half)))
-            .await
-            .unwrap_or_else(|| Err(past_deadline("POST status DOWN")));
-        if let Err(e) = down {
-            shared.log(
-                LogLevel::Warn,
-                &format!("marking the instance DOWN failed: {e}"),
-            );
-            down_failed = Some(e);
+    // Half the remaining window, so a hanging server still leaves time for what follows.
+    let half_left = || Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
+    let delete_by = |by: Instant| async move {
+        if !window_open() {
+            return Err(past_deadline("DELETE"));
         }
-    }
-    let delete = if window_open() {
         shared
             .signal
             .by_stop_deadline(shared.http.deregister(
                 &config.app_name,
                 &config.instance_id,
-                Some(deadline),
+                Some(by),
             ))
             .await
             .unwrap_or_else(|| Err(past_deadline("DELETE")))
-    } else {
-        Err(past_deadline("DELETE"))
     };
+    let mut delete = delete_by(if down_held { deadline } else { half_left() }).await;
+    // The fallback DOWN registration's result, if it was sent.
+    let mut down_tried = None;
+    if delete.is_err() && !down_held && window_open() {
+        // The registry may keep listing the instance: make it DOWN there at least, then keep
+        // trying the DELETE (which also removes a lease this DOWN created, should the failed
+        // DELETE have gone through after all).
+        let e = delete
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        shared.log(
+            LogLevel::Warn,
+            &format!("deregistration failed ({e}); registering the instance as DOWN meanwhile"),
+        );
+        let body = registration_body(config, InstanceStatus::Down, metadata, dirty_timestamp);
+        let down = shared
+            .signal
+            .by_stop_deadline(
+                shared
+                    .http
+                    .register(&config.app_name, &body, Some(half_left())),
+            )
+            .await
+            .unwrap_or_else(|| Err(past_deadline("POST status DOWN")));
+        if let Err(e) = &down {
+            shared.log(
+                LogLevel::Warn,
+                &format!("marking the instance DOWN failed: {e}"),
+            );
+        }
+        down_tried = Some(down);
+        let mut backoff = Backoff::new(config.timeout);
+        while window_open() {
+            delete = delete_by(deadline).await;
+            if delete.is_ok() {
+                break;
+            }
+            let pause = Instant::now() + backoff.step();
+            if pause >= deadline {
+                break;
+            }
+            let _ = shared
+                .signal
+                .by_stop_deadline(tokio::time::sleep_until(pause.into()))
+                .await;
+        }
+    }
     shared.state.lock().server = ServerView::Absent;
     match delete {
         Ok(()) => {
@@ -908,12 +956,16 @@ async fn deregister(
             Ok(())
         }
         Err(e) => {
-            let also = down_failed.map_or(String::new(), |d| {
-                format!(" (marking it DOWN failed too: {d})")
-            });
+            let listing = match down_tried {
+                Some(Ok(())) => "it lists the instance as DOWN until its lease expires".to_string(),
+                Some(Err(d)) => format!(
+                    "marking it DOWN failed too ({d}), so it may keep listing the instance \
+                     until its lease expires"
+                ),
+                None => "so it may keep listing the instance until its lease expires".to_string(),
+            };
             let error = e.with_context(&format!(
-                "the registry was not told: deregistration failed{also}, so it may keep listing \
-                 the instance until its lease expires"
+                "the registry was not told: deregistration failed; {listing}"
             ));
             shared.state.lock().last_error = Some(error.clone());
             shared.log(LogLevel::Warn, &error.to_string());
@@ -954,10 +1006,13 @@ impl State {
         matches!(self.server, ServerView::Holds(_))
     }
 
-    /// The status to register: DOWN while the health check fails or the instance drains,
-    /// otherwise the host's.
+    /// The status to register: DOWN while the health check fails or once stop was called
+    /// (draining or deregistering), otherwise the host's.
     fn effective_status(&self) -> InstanceStatus {
-        if self.health_failure.is_some() || self.drain_until.is_some() {
+        if self.health_failure.is_some()
+            || self.drain_until.is_some()
+            || self.phase == Phase::Stopped
+        {
             InstanceStatus::Down
         } else {
             self.status

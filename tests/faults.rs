@@ -140,6 +140,17 @@ fn retries_of_many_instances_are_jittered() {
     assert!(spread >= 60, "4th retries within {spread} ms: {fourth:?}");
 }
 
+fn methods(requests: &[Request]) -> Vec<&str> {
+    requests.iter().map(|r| r.method.as_str()).collect()
+}
+
+fn is_down_registration(r: &Request) -> bool {
+    r.method == "POST" && String::from_utf8_lossy(&r.body).contains("\"DOWN\"")
+}
+
+/// When the DELETE of a stop (without drain) fails, the instance is registered as DOWN so
+/// traffic stops anyway, the DELETE is tried again until the deadline, and stop reports
+/// that the registry was not told.
 #[test]
 fn stop_says_when_the_registry_was_not_told() {
     let refuses_delete = Stub::start(|r| match r.method.as_str() {
@@ -150,28 +161,70 @@ fn stop_says_when_the_registry_was_not_told() {
     client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
     client.start().unwrap();
     client.wait_registered(3000).unwrap();
+    let before_stop = refuses_delete.requests().len();
     let failure = client.stop(2000).unwrap_err();
     assert_eq!(failure.status, REGISTRAR_ERR_REJECTED);
-    for word in ["DELETE", "HTTP 500", "delete refused (stub)", "not told"] {
+    for word in [
+        "DELETE",
+        "HTTP 500",
+        "delete refused (stub)",
+        "not told",
+        "as DOWN",
+    ] {
         assert!(
             failure.message.contains(word),
             "{word}: {}",
             failure.message
         );
     }
+    let sent = refuses_delete.requests();
+    let sent = &sent[before_stop..];
+    let downs = sent.iter().filter(|r| is_down_registration(r)).count();
+    let deletes = sent.iter().filter(|r| r.method == "DELETE").count();
+    assert_eq!(downs, 1, "{:?}", methods(sent));
+    assert!(
+        deletes >= 2,
+        "the DELETE was not retried: {:?}",
+        methods(sent)
+    );
+    assert_eq!(sent[0].method, "DELETE", "{:?}", methods(sent));
     // Asked again, stop gives the same truth.
     assert_eq!(client.stop(2000).unwrap_err(), failure);
 
-    // DOWN refused but DELETE done: the registry was told.
-    let refuses_down = Stub::start(|r| match r.method.as_str() {
-        "POST" if String::from_utf8_lossy(&r.body).contains("\"DOWN\"") => Reply::Status(500, "no"),
+    // The first DELETE fails, the retry after the DOWN succeeds: the registry was told.
+    let deletes = Arc::new(AtomicUsize::new(0));
+    let counted = deletes.clone();
+    let refuses_one_delete = Stub::start(move |r| match r.method.as_str() {
+        "DELETE" if counted.fetch_add(1, Ordering::SeqCst) == 0 => Reply::Status(503, "busy"),
         _ => healthy(r),
     });
-    let client = fast_client(&refuses_down.url(), "no-down");
+    let client = fast_client(&refuses_one_delete.url(), "one-delete");
     client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
     client.start().unwrap();
     client.wait_registered(3000).unwrap();
     client.stop(2000).unwrap();
+    assert_eq!(deletes.load(Ordering::SeqCst), 2);
+    assert!(refuses_one_delete
+        .requests()
+        .iter()
+        .any(is_down_registration));
+
+    // Neither DELETE nor DOWN accepted: the error says both.
+    let refuses_all = Stub::start(|r| match r.method.as_str() {
+        "DELETE" => Reply::Status(500, "no delete"),
+        "POST" if is_down_registration(r) => Reply::Status(500, "no down"),
+        _ => healthy(r),
+    });
+    let client = fast_client(&refuses_all.url(), "no-down");
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(3000).unwrap();
+    let failure = client.stop(2000).unwrap_err();
+    assert!(
+        failure.message.contains("marking it DOWN failed too"),
+        "{}",
+        failure.message
+    );
 }
 
 /// A heartbeat or registration hung on one URL must not go on to the next URL after stop
@@ -338,8 +391,8 @@ fn a_burst_of_clients_shares_a_bounded_set_of_connections() {
     });
     let requests = slow.requests();
     let count = |method: &str| requests.iter().filter(|r| r.method == method).count();
-    // STARTING, UP and DOWN, then DELETE, for each (and heartbeats meanwhile).
-    assert_eq!((count("POST"), count("DELETE")), (300, 100));
+    // STARTING and UP, then DELETE, for each (and heartbeats meanwhile).
+    assert_eq!((count("POST"), count("DELETE")), (200, 100));
     let mut connections: Vec<usize> = requests.iter().map(|r| r.connection).collect();
     connections.sort_unstable();
     connections.dedup();

@@ -89,8 +89,10 @@ fn stop_is_bounded_when_the_server_hangs_and_nothing_is_sent_afterwards() {
     assert!(started.elapsed() < Duration::from_millis(500));
 }
 
+/// Without a drain, stop's only request is the DELETE (as the Java client's shutdown sends only
+/// its cancel): no DOWN registration before it, which would double the requests of a stop.
 #[test]
-fn stop_sends_down_then_delete_and_then_nothing() {
+fn stop_sends_only_delete_and_then_nothing() {
     let stub = Stub::start(healthy);
     let client = Client::new(
         &stub.url(),
@@ -106,17 +108,22 @@ fn stop_sends_down_then_delete_and_then_nothing() {
             .then_some(()))
         .is_some()
     );
+    let before_stop = stub.requests().len();
     client.stop(0).unwrap();
     let requests = stub.requests();
     let n = requests.len();
+    // A heartbeat (PUT) may have been in flight as stop came; nothing else but the DELETE.
+    let sent_by_stop: Vec<&str> = requests[before_stop..]
+        .iter()
+        .map(|r| r.method.as_str())
+        .filter(|m| *m != "PUT")
+        .collect();
+    assert_eq!(sent_by_stop, ["DELETE"]);
     assert_eq!(requests[n - 1].method, "DELETE");
     assert_eq!(
         requests[n - 1].path,
         "/eureka/apps/ORDERLY/127.0.0.1:orderly:8080"
     );
-    assert_eq!(requests[n - 2].method, "POST");
-    let body: serde_json::Value = serde_json::from_slice(&requests[n - 2].body).unwrap();
-    assert_eq!(body["instance"]["status"], "DOWN");
     std::thread::sleep(Duration::from_millis(300)); // six heartbeat intervals
     assert_eq!(stub.requests().len(), n, "nothing after stop returned");
 
