@@ -357,7 +357,7 @@ impl Signal {
     }
 
     /// Runs a request that must not be dropped half-done when stop comes (a registration, a
-    /// heartbeat, the final DOWN and DELETE), abandoning it only at the stop deadline: `None`
+    /// heartbeat, the final DELETE or DOWN), abandoning it only at the stop deadline: `None`
     /// then. Whatever it had in flight, on any URL, is cancelled with it.
     pub(crate) async fn by_stop_deadline<F: Future>(&self, work: F) -> Option<F::Output> {
         Race(pin!(work), pin!(self.stop_reached(true))).await

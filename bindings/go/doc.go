@@ -9,7 +9,7 @@
 //	if err != nil {
 //		log.Fatal(err) // e.g. ErrInvalidConfig, naming the setting
 //	}
-//	defer client.Close() // DOWN + deregister
+//	defer client.Close() // deregister (DELETE)
 //	client.Up()
 //	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 //	defer cancel()

@@ -18,7 +18,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err) // e.g. ErrInvalidConfig: "REGISTRY_APP_NAME is not set..."
 	}
-	defer client.Close() // DOWN + deregister
+	defer client.Close() // deregister (DELETE)
 
 	if err := client.Up(); err != nil {
 		log.Fatal(err)

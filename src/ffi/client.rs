@@ -461,9 +461,10 @@ pub extern "C" fn registrar_client_app_name(
     })
 }
 
-/// Stops the client: marks the instance DOWN, deregisters it (DELETE) and ends its task, all
-/// within `timeout_ms` (0: REGISTRY_DRAIN_SECONDS + REGISTRY_TIMEOUT). A client never started
-/// just becomes stopped. With REGISTRY_DRAIN_SECONDS, the instance is registered DOWN at once
+/// Stops the client: marks the instance DOWN locally, deregisters it (DELETE) and ends its
+/// task, all within `timeout_ms` (0: REGISTRY_DRAIN_SECONDS + REGISTRY_TIMEOUT). A client never
+/// started just becomes stopped. Without a drain the DELETE is the only request; if it fails,
+/// the instance is registered DOWN (so traffic stops) and the DELETE retried until the deadline. With REGISTRY_DRAIN_SECONDS, the instance is registered DOWN at once
 /// and stays registered, heartbeating, for the drain, so callers' caches drop it before the
 /// DELETE; a `timeout_ms` shorter than drain + REGISTRY_TIMEOUT cuts the drain short, keeping
 /// REGISTRY_TIMEOUT (at most half of `timeout_ms`) for the DELETE. No health check starts after
@@ -472,7 +473,7 @@ pub extern "C" fn registrar_client_app_name(
 /// called any more. Called from the log callback it only requests the stop.
 /// It returns REGISTRAR_OK only when the registry was told (the DELETE succeeded, or the
 /// instance was never registered); otherwise the error of the DELETE, its message naming what
-/// failed (the DELETE and the server's answer, and the DOWN if that failed too): the instance
+/// failed (the DELETE and the server's answer, and whether the instance is listed as DOWN): the instance
 /// may stay listed until its lease expires. Calling it again returns the same outcome.
 /// Errors: REGISTRAR_ERR_TIMEOUT (no answer in time), REGISTRAR_ERR_REJECTED (the registry
 /// answered an error status), REGISTRAR_ERR_TRANSPORT (unreachable),

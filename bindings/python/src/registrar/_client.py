@@ -382,7 +382,7 @@ class Client:
             client.set_status(registrar.Status.UP)
             client.wait_registered(timeout=10)
             serve_forever()
-        # deregistered here (DOWN + DELETE), also when serve_forever() raised
+        # deregistered here (DELETE), also when serve_forever() raised
 
     Nothing is sent before :meth:`start` (or ``with``). Status and metadata changes return at
     once; the background thread carries them to the registry (:meth:`wait_registered` waits

@@ -2,7 +2,7 @@
 
 The library itself installs no handler and registers no exit hook: by default the host stays
 in charge of its own shutdown, and an instance that is never closed stays listed until its
-lease expires. Call :func:`deregister_at_exit` to have a client closed (DOWN + DELETE):
+lease expires. Call :func:`deregister_at_exit` to have a client closed (DELETE):
 
 * at normal interpreter exit (``atexit``), and/or
 * on the given signals (default SIGTERM, what process managers and Kubernetes send), after
