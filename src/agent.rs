@@ -452,8 +452,7 @@ impl Agent {
     /// callback), it only requests the stop, which the task performs when the callback returns.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        // (status before stop, whether there is no drain, the drain)
-        let mut stopping = None;
+        let mut drain_started = None;
         {
             let mut state = self.shared.state.lock();
             if state.phase == Phase::NotStarted {
@@ -472,10 +471,11 @@ impl Agent {
                     state.status_cause = StatusCause::Stop;
                     state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
                     state.register_not_before = Instant::now();
+                    drain_started = Some((before, drain));
                 }
-                // Locally DOWN at once either way (see `effective_status`); without a drain the
-                // registry is only told by the DELETE (or by DOWN if that fails).
-                stopping = Some((before, drain.is_zero() || !held, drain));
+                // Without a drain the instance is DOWN locally all the same (see
+                // `effective_status`), but the registry is only told by the DELETE (or by DOWN
+                // if that fails). Nothing is logged here: stop may run inside the log callback.
                 self.shared.changed.notify_all();
             }
         }
@@ -483,13 +483,11 @@ impl Agent {
         if let Some(health) = self.health_task.lock().as_ref() {
             health.abort();
         }
-        if let Some((before, _, _)) = stopping {
+        if let Some((before, drain)) = drain_started {
             if before != InstanceStatus::Down {
                 self.shared
                     .status_changed(before, InstanceStatus::Down, StatusCause::Stop);
             }
-        }
-        if let Some((_, false, drain)) = stopping {
             self.shared.log(
                 LogLevel::Info,
                 &format!(
