@@ -69,6 +69,9 @@ thread_local! {
     static ON_AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
     /// Set while this thread runs a host callback (see [`Hook`]).
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// The hooks whose callback this thread is running now (their addresses; callbacks can
+    /// nest: a listener's call into the library may produce a log message).
+    static HOOKS_RUNNING_HERE: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// True on the agent thread itself (inside a task or a host callback it runs), and inside a
@@ -439,8 +442,13 @@ impl<T: Clone> Hook<T> {
     }
 
     /// Calls the callback, if any, with `call` (never while a lock of the caller is held).
+    ///
+    /// What the callback itself causes (a stop called from the log callback logs "draining")
+    /// is not delivered to it: this thread holds `calling` already, so waiting for it would
+    /// hang the thread, and calling the host's function again from inside itself could
+    /// deadlock the host's own code.
     pub(crate) fn call(&self, call: impl FnOnce(&T)) {
-        if self.silenced.load(Ordering::Acquire) {
+        if self.silenced.load(Ordering::Acquire) || self.running_here() {
             return;
         }
         let Some(callback) = self.callback.read().clone() else {
@@ -450,7 +458,28 @@ impl<T: Clone> Hook<T> {
         if self.silenced.load(Ordering::Acquire) {
             return;
         }
-        run_callback(|| call(&callback));
+        self.run(|| call(&callback));
+    }
+
+    fn address(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+
+    /// True while this thread runs this hook's callback.
+    fn running_here(&self) -> bool {
+        HOOKS_RUNNING_HERE.with(|hooks| hooks.borrow().contains(&self.address()))
+    }
+
+    /// Runs the callback as [`run_callback`] does, marked as running on this thread.
+    fn run(&self, call: impl FnOnce()) {
+        HOOKS_RUNNING_HERE.with(|hooks| hooks.borrow_mut().push(self.address()));
+        run_callback(call);
+        HOOKS_RUNNING_HERE.with(|hooks| {
+            let mut hooks = hooks.borrow_mut();
+            if let Some(at) = hooks.iter().rposition(|&a| a == self.address()) {
+                hooks.remove(at);
+            }
+        });
     }
 
     /// Calls the callback a last time (unless the hook is silenced already) and silences it,
@@ -458,13 +487,18 @@ impl<T: Clone> Hook<T> {
     /// for a handle's final event, which may come from the task or from stop (see
     /// `crate::events`).
     pub(crate) fn call_then_silence(&self, call: impl FnOnce(&T)) {
+        if self.running_here() {
+            // Caused by the callback itself (see `call`): silence only.
+            self.silenced.store(true, Ordering::Release);
+            return;
+        }
         let callback = self.callback.read().clone();
         let _calling = self.calling.lock();
         if self.silenced.swap(true, Ordering::AcqRel) {
             return;
         }
         if let Some(callback) = callback {
-            run_callback(|| call(&callback));
+            self.run(|| call(&callback));
         }
     }
 

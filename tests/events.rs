@@ -283,6 +283,79 @@ fn stop_called_from_the_listener_only_requests_it_and_stopped_still_comes_last()
     assert_eq!(rec.kinds().len(), 2);
 }
 
+/// With a drain, stop announces DOWN (a status-changed event) and logs the drain. Called from
+/// the listener, that announcement comes back to the same listener: it must not wait for the
+/// listener's own delivery (that hung the agent thread) and must not re-enter it.
+#[test]
+fn stop_with_a_drain_called_from_the_listener_does_not_hang() {
+    let url = shared_url();
+    let app = unique_app("events-drain-in-listener");
+    let client = Client::new(&url, &app, &[("drain_seconds", "0.5")]).unwrap();
+    let rec = Recorder::leak();
+    *rec.stop_from_listener.lock().unwrap() = Some(client.ptr as usize);
+    listen(&client, rec);
+    client.start().unwrap();
+    let stopped = rec.wait_for(REGISTRAR_EVENT_STOPPED, Duration::from_secs(10));
+    assert_eq!(stopped.error, REGISTRAR_OK);
+    assert_eq!(rec.kinds().first(), Some(&REGISTRAR_EVENT_REGISTERED));
+    assert_eq!(rec.kinds().last(), Some(&REGISTRAR_EVENT_STOPPED));
+    let id = client.instance_id();
+    assert!(
+        !registry_has(&url, &app, &id),
+        "deregistered after the drain"
+    );
+}
+
+/// The log callback's twin of the test above: stop with a drain logs "draining", and called
+/// from the log callback that message is for the callback running on this very thread. It
+/// must not wait for that call to end (the agent thread hung there) nor re-enter it.
+#[test]
+fn stop_with_a_drain_called_from_the_log_callback_does_not_hang() {
+    static CLIENT: AtomicUsize = AtomicUsize::new(0);
+    static STOP_STATUS: Mutex<Option<registrar_status>> = Mutex::new(None);
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
+    static REENTERED: AtomicBool = AtomicBool::new(false);
+    unsafe extern "C" fn on_log(_: *mut c_void, _level: i32, message: *const std::ffi::c_char) {
+        if DEPTH.fetch_add(1, Ordering::SeqCst) > 0 {
+            REENTERED.store(true, Ordering::SeqCst);
+        }
+        let message = CStr::from_ptr(message).to_string_lossy();
+        let client = CLIENT.load(Ordering::SeqCst);
+        if message.contains("registered") && client != 0 {
+            CLIENT.store(0, Ordering::SeqCst);
+            let status = registrar_client_stop(client as *const registrar_client, 5000);
+            *STOP_STATUS.lock().unwrap() = Some(status);
+        }
+        DEPTH.fetch_sub(1, Ordering::SeqCst);
+    }
+    let url = shared_url();
+    let app = unique_app("log-drain-in-callback");
+    let client = Client::new(&url, &app, &[("drain_seconds", "0.5")]).unwrap();
+    CLIENT.store(client.ptr as usize, Ordering::SeqCst);
+    let status = registrar_client_set_logger(
+        client.ptr,
+        Some(on_log),
+        ptr::null_mut(),
+        None,
+        3, // REGISTRAR_LOG_DEBUG
+    );
+    assert_eq!(status, REGISTRAR_OK);
+    client.start().unwrap();
+    let stop_status = eventually(Duration::from_secs(10), || *STOP_STATUS.lock().unwrap())
+        .expect("the log callback called stop, and stop returned");
+    assert_eq!(stop_status, REGISTRAR_OK);
+    // The drain and the DELETE still happen, on the agent thread, after the callback returned.
+    let id = client.instance_id();
+    eventually(Duration::from_secs(10), || {
+        (!registry_has(&url, &app, &id)).then_some(())
+    })
+    .expect("deregistered after the drain");
+    assert!(
+        !REENTERED.load(Ordering::SeqCst),
+        "the log callback was re-entered"
+    );
+}
+
 #[test]
 fn a_stop_that_times_out_still_delivers_stopped_last_with_the_reason() {
     // A registry that never answers: the registration hangs, stop gives up at its deadline.
