@@ -296,22 +296,20 @@ impl Agent {
                 "status UNKNOWN cannot be registered (Eureka would answer every heartbeat with 404)".into(),
             ));
         }
-        let mut before = None;
+        let mut transition = None;
         self.change(|state| {
-            before = Some(state.effective_status());
+            let before = state.effective_status();
             let changed = state.status != status;
             state.status = status;
-            if before != Some(state.effective_status()) {
+            let after = state.effective_status();
+            if before != after {
                 state.status_cause = StatusCause::Host;
+                transition = Some((before, after));
             }
             changed
         })?;
-        if before.is_some_and(|b| b != status) {
-            let after = self.shared.state.lock().effective_status();
-            if before != Some(after) {
-                self.shared
-                    .status_changed(before.unwrap_or(after), after, StatusCause::Host);
-            }
+        if let Some((before, after)) = transition {
+            self.shared.status_changed(before, after, StatusCause::Host);
         }
         Ok(())
     }
@@ -363,11 +361,7 @@ impl Agent {
             return Err(Error::ShutDown);
         }
         if apply(&mut state) {
-            state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
-            // A local change is news for the registry: send it now, not after the backoff.
-            state.register_not_before = Instant::now();
-            self.shared.changed.notify_all();
-            self.shared.signal.wake();
+            self.shared.local_change(&mut state);
         }
         Ok(())
     }
@@ -1116,10 +1110,7 @@ impl Shared {
             let after = state.effective_status();
             if before != after {
                 state.status_cause = StatusCause::HealthCheck(verdict.clone().err());
-                state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
-                state.register_not_before = Instant::now();
-                self.changed.notify_all();
-                self.signal.wake();
+                self.local_change(&mut state);
             }
             (before, after)
         };
@@ -1129,6 +1120,15 @@ impl Shared {
             // Unhealthy, but the status already says DOWN (the host set it): worth a line still.
             self.log(LogLevel::Warn, &format!("health check failing: {why}"));
         }
+    }
+
+    /// A local change (status, metadata, the health verdict) is news for the registry: a
+    /// newer lastDirtyTimestamp, registered now rather than after the backoff.
+    fn local_change(&self, state: &mut State) {
+        state.dirty_timestamp = next_dirty_timestamp(state.dirty_timestamp);
+        state.register_not_before = Instant::now();
+        self.changed.notify_all();
+        self.signal.wake();
     }
 
     /// The one place where a change of the effective status is announced (called without the
