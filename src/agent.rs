@@ -469,7 +469,7 @@ impl Agent {
                 }
                 // Without a drain the instance is DOWN locally all the same (see
                 // `effective_status`), but the registry is only told by the DELETE (or by DOWN
-                // if that fails). Nothing is logged here: stop may run inside the log callback.
+                // if that fails), whose outcome the task logs.
                 self.shared.changed.notify_all();
             }
         }
