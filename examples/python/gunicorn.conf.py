@@ -10,7 +10,7 @@ the registration lives in the master process:
 * ``when_ready`` runs in the master once the listening socket is bound, before any worker is
   forked: it creates the client with the real port and starts it. The client's background
   thread then lives in the master; workers come and go (and are restarted) without touching it.
-* ``on_exit`` runs in the master at shutdown: it deregisters (DOWN + DELETE).
+* ``on_exit`` runs in the master at shutdown: it deregisters (a DELETE; DOWN only if that fails).
 * Workers inherit a copy of the ``client`` object but must not use it: in a worker every call
   raises ``registrar.ForkedError`` (and never hangs). ``post_worker_init`` below shows it.
 
