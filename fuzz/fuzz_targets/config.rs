@@ -176,12 +176,15 @@ fn write_tls_files(input: &Input, settings: &mut Settings) -> Option<Vec<u8>> {
     key
 }
 
-/// The key file's secret: its base64 lines (at least 16 characters, to be telling).
-fn key_secrets(key: &[u8]) -> Vec<String> {
+/// The key file's secret: its base64 lines (at least 16 characters, to be telling), except the
+/// ones that also occur in another value the user gave (`elsewhere`), which a message may quote
+/// for its own reasons (a fuzzed REGISTRY_URL equal to a fuzzed key line did).
+fn key_secrets(key: &[u8], elsewhere: &[String]) -> Vec<String> {
     String::from_utf8_lossy(key)
         .lines()
         .map(str::trim)
         .filter(|l| l.len() >= 16 && !l.starts_with("-----") && !l.contains(':'))
+        .filter(|l| !elsewhere.iter().any(|value| value.contains(l)))
         .map(str::to_string)
         .collect()
 }
@@ -318,7 +321,21 @@ fuzz_target!(|input: Input| {
         expected.push((key, text));
     }
     let key = write_tls_files(&input, &mut settings);
-    let secrets = key.as_deref().map(key_secrets).unwrap_or_default();
+    // Everything else the user gave may be quoted by a message (a refused REGISTRY_URL is), so
+    // a key line that is also part of another value proves nothing when it shows up.
+    let mut elsewhere: Vec<String> = expected.iter().map(|(_, value)| value.clone()).collect();
+    for file_setting in registrar_fuzz::FILE_SETTINGS {
+        if let Some(path) = settings.get(file_setting).unwrap() {
+            elsewhere.push(path.to_string());
+        }
+    }
+    for content in [&input.ca_file, &input.client_cert].into_iter().flatten() {
+        elsewhere.push(String::from_utf8_lossy(&content.render()).into_owned());
+    }
+    let secrets = key
+        .as_deref()
+        .map(|key| key_secrets(key, &elsewhere))
+        .unwrap_or_default();
     // What was set is what is read back (the password never is).
     for (key, value) in &expected {
         let read = settings.get(key).unwrap();
