@@ -3,13 +3,18 @@
 // Against the registry in REGISTRY_URL: a bad setting throws registrar::Error with the code and
 // the setting's name; a Client registers (UP, metadata), a Discovery sees it with its metadata,
 // choose_url gives its URL; stop deregisters and the Discovery sees it gone; moved-from handles
-// are safe to destroy. Prints "N passed, N failed" and exits non-zero on a failure.
+// are safe to destroy. Then events and the health check through the C++ layer: a failing check
+// (false, or an exception) turns the instance DOWN in the registry and a passing one UP again,
+// each with a StatusChanged event caused by the health check; Stopped is the last event.
+// Prints "N passed, N failed" and exits non-zero on a failure.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <cstring>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <vector>
 #include <thread>
 #include <utility>
 
@@ -27,6 +32,123 @@ static void expect(bool ok, const std::string &what) {
         failed++;
         std::printf("  FAIL  %s\n", what.c_str());
     }
+}
+
+// The events a listener received, in order (the listener runs on the library's thread).
+struct EventLog {
+    std::mutex mutex;
+    std::vector<registrar::Event> events;
+
+    void add(const registrar::Event &event) {
+        std::lock_guard<std::mutex> lock(mutex);
+        events.push_back(event);
+    }
+    std::vector<registrar::Event> copy() {
+        std::lock_guard<std::mutex> lock(mutex);
+        return events;
+    }
+    // Waits (at most ~20 s) for an event of `kind` with `status` after the first `skip` ones;
+    // returns its index, or -1.
+    int wait_for(registrar::EventKind kind, registrar::InstanceStatus status, std::size_t skip = 0) {
+        for (int i = 0; i < 400; i++) {
+            auto seen = copy();
+            for (std::size_t at = skip; at < seen.size(); at++)
+                if (seen[at].kind == kind && seen[at].status == status) return static_cast<int>(at);
+            std::this_thread::sleep_for(50ms);
+        }
+        return -1;
+    }
+};
+
+// Events and the health check through registrar.hpp: a check that fails (false, then an
+// exception) turns the instance DOWN in the registry with a StatusChanged event caused by the
+// health check; passing again turns it UP; stop's Stopped event is the last one, exactly once.
+// A Discovery's listener sees it ready.
+static void events_and_health(const std::string &id) {
+    auto config = registrar::Config::from_env();
+    config.set("REGISTRY_INSTANCE_ID", id)
+        .set("REGISTRY_HEALTH_INTERVAL", "0.1")
+        .set("REGISTRY_HEALTH_THRESHOLD", "2");
+    registrar::Client client(config);
+    EventLog client_events, discovery_events;
+    std::atomic<int> health{1};  // 1 healthy, 0 unhealthy (false), -1 unhealthy (throws)
+    std::atomic<int> checks{0};
+    client.set_event_listener([&](const registrar::Event &event) { client_events.add(event); });
+    client.set_health_check([&]() -> bool {
+        checks++;
+        int now = health.load();
+        if (now < 0) throw std::runtime_error("the check's own failure");
+        return now == 1;
+    });
+    client.set_status(registrar::InstanceStatus::Up);
+    client.start();
+    client.wait_registered(20s);
+    expect(client_events.wait_for(registrar::EventKind::Registered, registrar::InstanceStatus::Up) >= 0,
+           "events: Registered UP");
+
+    registrar::Discovery discovery(config);
+    discovery.set_event_listener([&](const registrar::Event &event) { discovery_events.add(event); });
+    discovery.start();
+    discovery.wait_ready(20s);
+    // The listener runs on the discovery's thread, possibly just after wait_ready returned.
+    bool ready = false;
+    for (int i = 0; i < 100 && !ready; i++) {
+        for (const auto &event : discovery_events.copy())
+            if (event.kind == registrar::EventKind::DiscoveryReady && event.version > 0) ready = true;
+        if (!ready) std::this_thread::sleep_for(50ms);
+    }
+    expect(ready, "discovery events: DiscoveryReady with a version");
+
+    auto status_in_registry = [&]() {
+        discovery.refresh(10s);
+        try {
+            auto me = discovery.instance(id);
+            return me ? me->status : registrar::InstanceStatus::Unknown;
+        } catch (const registrar::Error &e) {
+            if (e.code() != REGISTRAR_ERR_NOT_FOUND) throw;
+            return registrar::InstanceStatus::Unknown;  // not in the registry
+        }
+    };
+    auto wait_status = [&](registrar::InstanceStatus want) {
+        for (int i = 0; i < 100; i++) {
+            if (status_in_registry() == want) return true;
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    };
+
+    health = 0;
+    int down = client_events.wait_for(registrar::EventKind::StatusChanged, registrar::InstanceStatus::Down);
+    expect(down >= 0 && client_events.copy()[down].cause == registrar::EventCause::HealthCheck,
+           "a failing check (false): StatusChanged DOWN caused by the health check");
+    expect(wait_status(registrar::InstanceStatus::Down), "the registry holds it DOWN");
+
+    health = 1;
+    int up = client_events.wait_for(registrar::EventKind::StatusChanged, registrar::InstanceStatus::Up,
+                                    down < 0 ? 0 : down + 1);
+    expect(up >= 0 && client_events.copy()[up].cause == registrar::EventCause::HealthCheck,
+           "a passing check: StatusChanged UP caused by the health check");
+    expect(wait_status(registrar::InstanceStatus::Up), "the registry holds it UP again");
+
+    health = -1;
+    int thrown = client_events.wait_for(registrar::EventKind::StatusChanged,
+                                        registrar::InstanceStatus::Down, up < 0 ? 0 : up + 1);
+    expect(thrown >= 0, "a check that throws counts as failing: DOWN again");
+    expect(checks.load() >= 6, "the check ran " + std::to_string(checks.load()) + " times");
+
+    client.stop(10s);
+    auto seen = client_events.copy();
+    int stopped = 0;
+    for (const auto &event : seen)
+        if (event.kind == registrar::EventKind::Stopped) stopped++;
+    expect(stopped == 1 && seen.back().kind == registrar::EventKind::Stopped &&
+               seen.back().error == REGISTRAR_OK,
+           "Stopped is the last event, once, with stop's outcome OK (" +
+               std::to_string(seen.size()) + " events)");
+    int checks_at_stop = checks.load();
+    std::this_thread::sleep_for(300ms);
+    expect(checks.load() == checks_at_stop, "no health check after stop");
+    expect(wait_status(registrar::InstanceStatus::Unknown), "stop deregistered " + id);
 }
 
 int main() {
@@ -138,6 +260,12 @@ int main() {
         }
     } catch (const registrar::Error &e) {
         expect(false, std::string("unexpected ") + e.code_name() + ": " + e.what());
+    }
+
+    try {
+        events_and_health(id.empty() ? std::string("cpp-events") : id + "-events");
+    } catch (const registrar::Error &e) {
+        expect(false, std::string("events and health: unexpected ") + e.code_name() + ": " + e.what());
     }
 
     std::printf("cpp_consumer: %d passed, %d failed\n", passed, failed);
