@@ -33,7 +33,7 @@ use crate::events::{Cause, Event, EventFn, EventKind, Listener};
 use crate::health_watch::{CheckResult, HealthCheckFn, HealthState, HealthWatch};
 use crate::instance::{next_dirty_timestamp, registration_body, InstanceStatus};
 use crate::metrics::{ClientMetrics, HeartbeatResult};
-use crate::worker::{on_agent_thread, Backoff, Job, Logger, Signal, Task};
+use crate::worker::{self, on_agent_thread, Backoff, Job, Logger, Signal, Task};
 pub use crate::worker::{LogFn, LogLevel};
 
 /// Where the instance is in its lifecycle, as seen from this process.
@@ -652,11 +652,13 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                         state.phase = Phase::Registered;
                     }
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
+                    let next = state.next_heartbeat;
                     let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
                     let events = state.registration_accepted(status);
                     shared.changed.notify_all();
                     drop(state);
+                    shared.arm_ahead(next);
                     let what = if first {
                         "registered"
                     } else {
@@ -706,10 +708,12 @@ async fn carry_out(shared: &Shared, action: Action) -> bool {
                 Ok(Heartbeat::Renewed) => {
                     shared.metrics.heartbeat(HeartbeatResult::Success);
                     state.next_heartbeat = Instant::now() + config.heartbeat_interval;
+                    let next = state.next_heartbeat;
                     let recovered = state.last_logged_failure.take();
                     shared.succeeded(&mut state);
                     let events = state.heartbeat_accepted();
                     drop(state);
+                    shared.arm_ahead(next);
                     if let Some(failure) = recovered {
                         shared.log(
                             LogLevel::Info,
@@ -1159,6 +1163,12 @@ impl Shared {
             .by_stop_deadline(request)
             .await
             .unwrap_or(Err(Error::ShutDown))
+    }
+
+    /// The next heartbeat is due at `next`: its timers are armed now, while that costs no
+    /// system call (see `worker::arm_ahead`).
+    fn arm_ahead(&self, next: Instant) {
+        worker::arm_ahead(next, self.config.timeout, self.config.heartbeat_interval);
     }
 
     fn succeeded(&self, state: &mut State) {

@@ -23,10 +23,11 @@
 //! addresses, or whose connections stay alive, therefore runs exactly one extra thread.
 //!
 //! Also here, because both kinds of task need them: [`Backoff`] (with jitter), [`Signal`]
-//! (wake-ups and the stop deadline every request carries) and [`Hook`] (host callbacks that can
-//! neither take the thread down nor run after stop or free).
+//! (wake-ups and the stop deadline every request carries), [`Hook`] (host callbacks that can
+//! neither take the thread down nor run after stop or free) and the timers a task arms ahead of
+//! its next request ([`arm_ahead`], [`request_timer`]: why, below).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::{oneshot, Notify};
+use tokio::time::Sleep;
 
 use crate::error::{Error, Result};
 
@@ -236,7 +238,9 @@ impl Task {
         let finished = Arc::new(Finished::default());
         let on_drop = FinishedOnDrop(finished.clone());
         let runtime = lease.runtime().ok_or(Error::Forked)?;
-        let task = runtime.spawn(async move {
+        // The task's timers armed ahead (see `arm_ahead`) live in the task itself, so they
+        // are dropped on the agent thread with it (and never touched in a fork() child).
+        let task = runtime.spawn(TIMERS.scope(RefCell::new(Timers::default()), async move {
             let _on_drop = on_drop;
             loop {
                 // One bad cycle (a panic anywhere in it) must never end the task, the thread,
@@ -251,7 +255,7 @@ impl Task {
                     }
                 }
             }
-        });
+        }));
         Ok(Task {
             finished,
             abort: task.abort_handle(),
@@ -382,6 +386,15 @@ impl Signal {
     }
 }
 
+/// Runs `work` until `until` completes (a deadline's [`Sleep`]): `Some` output of the work,
+/// `None` if `until` came first.
+pub(crate) async fn unless<W: Future, S: Future<Output = ()>>(
+    work: W,
+    until: Pin<&mut S>,
+) -> Option<W::Output> {
+    Race(pin!(work), until).await
+}
+
 /// The first of two futures to finish: `Some` output of the work, `None` if the other won.
 struct Race<'a, W, S>(Pin<&'a mut W>, Pin<&'a mut S>);
 
@@ -398,6 +411,88 @@ impl<W: Future, S: Future<Output = ()>> Future for Race<'_, W, S> {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers armed ahead
+//
+// Why: Tokio's time driver (tokio 1.x, `runtime/time/mod.rs`) notes, each time the thread
+// parks or wakes, the earliest deadline in its timer wheel (`next_wake`). Registering a timer
+// that is due *before* that noted deadline, or any timer while the wheel is empty, makes it
+// "unpark" itself (`reregister`): a write to the runtime's eventfd and one more `epoll_wait`
+// round, even on the runtime's own thread, because the thread may be about to sleep for too
+// long. A client heartbeating with reqwest's per-request timeout paid that twice a heartbeat,
+// 4 of its 8 system calls: (1) the sleep until the heartbeat fires, the wheel is empty, the
+// request registers its timeout; (2) the answer arrives, the wheel still holds that timeout,
+// and the sleep until the next heartbeat (sooner than the timeout) is registered.
+//
+// A timer due *at or after* one that was pending when the thread woke is free to register:
+// only the wheel is touched. So a task that knows when its next request will be arms the timers
+// that request needs right after the previous answer, when they are the later ones:
+//
+// ```text
+// answer n, at a      arm  the timeout of request n+1  at a + interval + REGISTRY_TIMEOUT
+//                          a guard                     at a + 2 × interval
+//                     then the sleep until n+1         at a + interval
+//                     all later than the guard armed at answer n-1 (due one interval after
+//                     request n was sent, so still pending) or, with an interval longer than
+//                     REGISTRY_TIMEOUT, than request n's own timeout: no unpark
+// request n+1 sent    its armed timeout is set to the exact deadline, microseconds later than
+//                     armed: Tokio only records the later deadline (`extend_expiration`)
+// ```
+//
+// The guard is needed only while the interval is shorter than REGISTRY_TIMEOUT; nothing waits
+// on it, and it fires only if an answer takes longer than the interval (a wake-up, no harm).
+// Deadlines stay exact: a request's timer is set to its own deadline when it starts, whatever
+// was armed; arming ahead only makes setting it cheap. A request that finds no timer armed
+// (discovery, retries, the first registration) makes its own, as with any Tokio timer.
+
+tokio::task_local! {
+    /// The timers the current task armed ahead (see above).
+    static TIMERS: RefCell<Timers>;
+}
+
+#[derive(Default)]
+struct Timers {
+    /// The timeout of the task's next request.
+    request: Option<Pin<Box<Sleep>>>,
+    /// Keeps a timer pending when the next answer arrives (see above).
+    guard: Option<Pin<Box<Sleep>>>,
+}
+
+/// The current task will send its next request at `at` (with REGISTRY_TIMEOUT `timeout`) and,
+/// once answered, wait about `interval` before the one after: arms the timers for it now,
+/// replacing those armed before. Call it right after an answer. No-op outside a task.
+pub(crate) fn arm_ahead(at: Instant, timeout: Duration, interval: Duration) {
+    let _ = TIMERS.try_with(|timers| {
+        let mut timers = timers.borrow_mut();
+        timers.request = Some(registered(at + timeout));
+        timers.guard = (interval < timeout).then(|| registered(at + interval));
+    });
+}
+
+/// The timer of a request that must end by `deadline`: the one the task armed ahead, if any,
+/// set to `deadline`; otherwise a new one.
+pub(crate) fn request_timer(deadline: Instant) -> Pin<Box<Sleep>> {
+    let armed = TIMERS
+        .try_with(|timers| timers.borrow_mut().request.take())
+        .ok()
+        .flatten();
+    match armed {
+        Some(mut timer) => {
+            timer.as_mut().reset(deadline.into());
+            timer
+        }
+        None => Box::pin(tokio::time::sleep_until(deadline.into())),
+    }
+}
+
+/// A timer in the wheel now, due at `deadline`. (A `Sleep` joins the wheel when first polled
+/// or reset; `reset` does it here, while it is free.)
+fn registered(deadline: Instant) -> Pin<Box<Sleep>> {
+    let mut timer = Box::pin(tokio::time::sleep_until(deadline.into()));
+    timer.as_mut().reset(deadline.into());
+    timer
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,6 +89,47 @@ fn stop_is_bounded_when_the_server_hangs_and_nothing_is_sent_afterwards() {
     assert!(started.elapsed() < Duration::from_millis(500));
 }
 
+/// A heartbeat that gets no answer fails at REGISTRY_TIMEOUT, no sooner and not much later, and
+/// the next one goes out. Its timer was armed ahead at the previous answer (see
+/// `worker::arm_ahead`), so this checks that arming ahead leaves the deadline exact.
+#[test]
+fn a_heartbeat_without_answer_fails_at_the_timeout_and_the_next_one_follows() {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let counted = puts.clone();
+    let stub = Stub::start(move |request| match request.method.as_str() {
+        "PUT" if counted.fetch_add(1, Ordering::SeqCst) == 3 => {
+            Reply::Hang(Duration::from_secs(10))
+        }
+        _ => healthy(request),
+    });
+    let client = Client::new(
+        &stub.url(),
+        "heartbeat-timeout",
+        &[("heartbeat_interval", "0.1"), ("timeout", "0.6")],
+    )
+    .unwrap();
+    client.start().unwrap();
+    let heartbeats = |requests: Vec<Request>| -> Vec<Instant> {
+        requests
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| r.at)
+            .collect()
+    };
+    let sent = eventually(Duration::from_secs(5), || {
+        let sent = heartbeats(stub.requests());
+        (sent.len() >= 6).then_some(sent)
+    })
+    .expect("heartbeats go on after the one without answer");
+    let gap = sent[4] - sent[3];
+    assert!(
+        gap >= Duration::from_millis(600) && gap < Duration::from_millis(1600),
+        "the heartbeat after the unanswered one went out {gap:?} after it"
+    );
+    assert_eq!(client.info().failed_requests, 1);
+    client.stop(1000).unwrap();
+}
+
 /// Without a drain, stop's only request is the DELETE (as the Java client's shutdown sends only
 /// its cancel): no DOWN registration before it, which would double the requests of a stop.
 #[test]

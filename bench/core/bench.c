@@ -6,6 +6,7 @@
  *   bench URL [rounds]            all measurements below
  *   bench URL --heartbeats N      register, wait for N heartbeats at 20 ms, stop (for callgrind)
  *   bench URL --many              section 8 alone
+ *   bench URL --cpu [ROUNDS]      section 2 (CPU per heartbeat) alone, ROUNDS rounds (default 3)
  *
  * 1. Memory and threads of one running client: VmRSS / RssAnon / Threads from
  *    /proc/self/status before the client, after new, after start + registration + some
@@ -685,6 +686,10 @@ int main(int argc, char **argv) {
     const char *colon = strrchr(url + 7, ':');
     server_port = colon ? atoi(colon + 1) : 80;
     if (argc > 3 && strcmp(argv[2], "--heartbeats") == 0) return count_heartbeats(atol(argv[3]));
+    if (argc > 2 && strcmp(argv[2], "--cpu") == 0) {
+        cpu_per_heartbeat(argc > 3 ? atoi(argv[3]) : 3);
+        return 0;
+    }
     if (argc > 2 && strcmp(argv[2], "--many") == 0) {
         many_handles();
         return 0;

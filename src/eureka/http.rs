@@ -22,6 +22,7 @@
 //! costs more memory and server CPU than reusing a pool-sized set of connections.
 
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,12 +32,14 @@ use reqwest::header::{
 };
 use reqwest::{Client, Method, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 use super::body::{BodyDecoder, BodyError, Encoding};
 use super::{paths, tls, Heartbeat, Tls};
 use crate::config::{Connection, ServiceUrl};
 use crate::error::{Error, Result};
 use crate::instance::InstanceStatus;
+use crate::worker;
 
 /// Longest server reason quoted in an error message.
 const MAX_REASON_CHARS: usize = 300;
@@ -314,14 +317,16 @@ impl EurekaHttp {
         let server = &self.servers[index];
         let target = self.url(index, path);
         let url = target.as_str().to_string();
+        // The attempt's deadline, for the wait for a turn, the answer and its body alike. Our
+        // own timer rather than reqwest's per-request timeout, so a task can arm it ahead of
+        // time and Tokio need not wake itself to register it (see `worker::arm_ahead`).
+        let mut deadline = worker::request_timer(Instant::now() + timeout);
         // Wait for a turn to this server within the attempt's time; the rest of it is the
         // request's. Held until the answer has been read: the connection is then free again.
-        let waiting_since = Instant::now();
+        let limit = limit_for(&self.origins[index]);
         let _permit: OwnedSemaphorePermit =
-            match tokio::time::timeout(timeout, limit_for(&self.origins[index]).acquire_owned())
-                .await
-            {
-                Ok(Ok(permit)) => permit,
+            match worker::unless(limit.acquire_owned(), deadline.as_mut()).await {
+                Some(Ok(permit)) => permit,
                 _ => {
                     return Attempt::Failover(Error::Timeout(format!(
                         "{method} {url}: no answer within the timeout ({MAX_REQUESTS_PER_SERVER} \
@@ -329,15 +334,8 @@ impl EurekaHttp {
                     )))
                 }
             };
-        let timeout = timeout.saturating_sub(waiting_since.elapsed());
-        if timeout.is_zero() {
-            return Attempt::Failover(Error::Timeout(format!(
-                "{method} {url}: no time left for the request after waiting for a turn"
-            )));
-        }
         let mut request = client
             .request(method.clone(), target)
-            .timeout(timeout)
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             // Registry answers are large and compress ~20:1; `read_body` decodes them.
             .header(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
@@ -349,11 +347,16 @@ impl EurekaHttp {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(body.to_vec());
         }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => {
+        let response = match worker::unless(request.send(), deadline.as_mut()).await {
+            Some(Ok(response)) => response,
+            Some(Err(e)) => {
                 let error = transport_error(method, &url, &e, self.tls.has_client_cert());
                 return Attempt::Failover(error);
+            }
+            None => {
+                return Attempt::Failover(Error::Timeout(format!(
+                    "{method} {url}: no answer within the timeout"
+                )))
             }
         };
         let status = response.status().as_u16();
@@ -374,7 +377,7 @@ impl EurekaHttp {
         }
         if status >= 500 || status == 429 {
             // The reason is worth reading, but a failing server gets no more of our time.
-            let body = read_body(response, Cap::SMALL, method, &url, true)
+            let body = read_body(response, Cap::SMALL, method, &url, true, deadline.as_mut())
                 .await
                 .unwrap_or_default();
             let error = classify(method, &url, status, body, server.credentials.is_some());
@@ -390,7 +393,7 @@ impl EurekaHttp {
         } else {
             (Cap::SMALL, true)
         };
-        match read_body(response, cap, method, &url, truncate).await {
+        match read_body(response, cap, method, &url, truncate, deadline.as_mut()).await {
             Ok(body) => Attempt::Final(classify(
                 method,
                 &url,
@@ -421,14 +424,15 @@ impl Cap {
 
 /// Reads the body chunk by chunk, decoding gzip as it arrives (see `body.rs`), up to `cap`
 /// decoded bytes. Over the cap: an error that says so, or with `truncate` the first `cap`
-/// bytes. A body that stops arriving is a timeout that says so; one that breaks off or is not
-/// the gzip it claims, a transport error (another server may do better).
+/// bytes. A body that stops arriving before `deadline` is a timeout that says so; one that
+/// breaks off or is not the gzip it claims, a transport error (another server may do better).
 async fn read_body(
     mut response: Response,
     cap: Cap,
     method: &Method,
     url: &str,
     truncate: bool,
+    mut deadline: Pin<&mut Sleep>,
 ) -> Result<Vec<u8>> {
     let status = response.status().as_u16();
     let too_large = || {
@@ -472,16 +476,16 @@ async fn read_body(
     let mut body = BodyDecoder::new(encoding, cap.bytes);
     let mut received = 0usize;
     loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(e) if e.is_timeout() => {
+        let chunk = match worker::unless(response.chunk(), deadline.as_mut()).await {
+            Some(Ok(Some(chunk))) => chunk,
+            Some(Ok(None)) => break,
+            None => {
                 return Err(Error::Timeout(format!(
                     "{method} {url}: the answer stopped arriving ({received} bytes received, \
                      the rest not within the timeout)"
                 )))
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 return Err(Error::Transport(format!(
                     "{method} {url}: the answer broke off after {received} bytes: {}",
                     innermost(&e)
