@@ -66,6 +66,18 @@ pub struct EurekaHttp {
     timeout: Duration,
     /// Cap of a registry fetch's body (REGISTRY_MAX_RESPONSE_BYTES).
     max_response_bytes: usize,
+    /// The heartbeat's path and the last URL built, kept because they are the same request
+    /// after request (see `heartbeat_path`, `url`): building them each time (formatting,
+    /// percent-encoding, parsing the URL again) was a tenth of a heartbeat's instructions.
+    reuse: Mutex<Reuse>,
+}
+
+#[derive(Default)]
+struct Reuse {
+    /// The heartbeat path for (status, lastDirtyTimestamp), which change rarely.
+    heartbeat: Option<(InstanceStatus, u64, String)>,
+    /// The URL of the last request: server index, path, URL.
+    url: Option<(usize, String, reqwest::Url)>,
 }
 
 /// Which server to ask first, and which to skip.
@@ -181,6 +193,7 @@ impl EurekaHttp {
             tls: connection.tls,
             timeout: connection.timeout,
             max_response_bytes: connection.max_response_bytes,
+            reuse: Mutex::new(Reuse::default()),
         }
     }
 
@@ -222,7 +235,7 @@ impl EurekaHttp {
         last_dirty_timestamp: u64,
         deadline: Option<Instant>,
     ) -> Result<Heartbeat> {
-        let path = paths::heartbeat(app, instance_id, status, last_dirty_timestamp);
+        let path = self.heartbeat_path(app, instance_id, status, last_dirty_timestamp);
         match self
             .send(Method::PUT, &path, None, deadline, Cap::SMALL)
             .await
@@ -250,9 +263,37 @@ impl EurekaHttp {
         }
     }
 
-    /// The full URL of `path` (relative, with an optional query) on server `index`.
+    /// `paths::heartbeat`, built again only when the status or lastDirtyTimestamp changed.
+    fn heartbeat_path(
+        &self,
+        app: &str,
+        instance_id: &str,
+        status: InstanceStatus,
+        last_dirty_timestamp: u64,
+    ) -> String {
+        let mut reuse = self.reuse.lock();
+        match &reuse.heartbeat {
+            Some((s, t, path)) if *s == status && *t == last_dirty_timestamp => path.clone(),
+            _ => {
+                let path = paths::heartbeat(app, instance_id, status, last_dirty_timestamp);
+                reuse.heartbeat = Some((status, last_dirty_timestamp, path.clone()));
+                path
+            }
+        }
+    }
+
+    /// The full URL of `path` (relative, with an optional query) on server `index`; the last
+    /// one is kept, since a task sends the same request again and again (heartbeats, fetches).
     fn url(&self, index: usize, path: &str) -> reqwest::Url {
-        paths::join(&self.servers[index].url, path)
+        let mut reuse = self.reuse.lock();
+        match &reuse.url {
+            Some((i, p, url)) if *i == index && p == path => url.clone(),
+            _ => {
+                let url = paths::join(&self.servers[index].url, path);
+                reuse.url = Some((index, path.to_string(), url.clone()));
+                url
+            }
+        }
     }
 
     /// Sends one request: to the preferred server first, on to the next (skipping quarantined
