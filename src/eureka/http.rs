@@ -130,6 +130,11 @@ fn build_client(tls: &Tls) -> Result<Client> {
         .tcp_nodelay(true)
         // Never followed: a redirected POST becomes a GET that "succeeds" (see send_once).
         .redirect(reqwest::redirect::Policy::none())
+        // reqwest retries only HTTP/2 and HTTP/3 protocol refusals, which an HTTP/1 client
+        // never gets (failover is ours, above); yet its retry layer copies every request
+        // (headers, URI, extensions) in case it must resend it. With no retries allowed it
+        // copies nothing.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         // Eureka traffic goes straight to the configured servers, as with the Java client;
         // a process-wide HTTP_PROXY meant for outbound web traffic must not capture it.
         .no_proxy()
