@@ -121,5 +121,15 @@ fn one_agent_thread_for_every_handle() {
     again.wait_registered(3000).unwrap();
     assert_eq!(registrar_threads(), ["registrar-agent"]);
     drop(again);
-    assert!(registrar_threads().is_empty());
+    // Joined by the free, but the kernel wakes the joiner (the thread's tid cleared) a moment
+    // before it takes the thread out of /proc/self/task: under load the name can still be
+    // listed right after (seen once in a run of this test).
+    assert!(
+        eventually(Duration::from_secs(2), || registrar_threads()
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "{:?}",
+        registrar_threads()
+    );
 }
