@@ -7,6 +7,8 @@
  *   bench URL --heartbeats N      register, wait for N heartbeats at 20 ms, stop (for callgrind)
  *   bench URL --many              section 8 alone
  *   bench URL --cpu [ROUNDS]      section 2 (CPU per heartbeat) alone, ROUNDS rounds (default 3)
+ *   bench URL --memory            section 1 alone (a fresh process per run: the first client's
+ *                                 figure holds only once per process)
  *
  * 1. Memory and threads of one running client: VmRSS / RssAnon / Threads from
  *    /proc/self/status before the client, after new, after start + registration + some
@@ -688,6 +690,10 @@ int main(int argc, char **argv) {
     if (argc > 3 && strcmp(argv[2], "--heartbeats") == 0) return count_heartbeats(atol(argv[3]));
     if (argc > 2 && strcmp(argv[2], "--cpu") == 0) {
         cpu_per_heartbeat(argc > 3 ? atoi(argv[3]) : 3);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[2], "--memory") == 0) {
+        memory_and_threads();
         return 0;
     }
     if (argc > 2 && strcmp(argv[2], "--many") == 0) {
