@@ -214,7 +214,7 @@ for p in m["packages"]:
     d = os.path.relpath(os.path.dirname(p["manifest_path"]), root)
     if d != ".": print(d)')
   mkdir -p "$stage/crate"
-  cp -r Cargo.toml Cargo.lock build.rs cbindgen.toml src include "$stage/crate/"
+  cp -r Cargo.toml Cargo.lock build.rs cbindgen.toml src include link "$stage/crate/"
   for member in $members; do
     mkdir -p "$stage/crate/$(dirname "$member")"
     cp -r "$member" "$stage/crate/$member"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerates link/start-order.ld (the functions that start and run a client, placed first in
+# libregistrar.so's code; see scripts/start-order.py): builds the release library, runs
+# section 1 of bench/core/bench.c under callgrind against a dedicated test Eureka server
+# (or REGISTRAR_BENCH_EUREKA_URL) and writes the linker script from the functions that ran.
+# Run it by hand when bench/core's first-client RSS figure drifts up, then rebuild.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+lib="$root/target/release"
+work=$(mktemp -d /tmp/registrar-order.XXXXXX)
+server_dir=""
+cleanup() {
+  [ -n "$server_dir" ] && scripts/test-eureka.sh stop "$server_dir" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cargo build --release --locked -q
+cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/c bench/core/bench.c -o "$work/bench" \
+  -pthread -L"$lib" -lregistrar -Wl,-rpath,"$lib"
+url=${REGISTRAR_BENCH_EUREKA_URL:-}
+if [ -z "$url" ]; then
+  server_dir="$work/server"
+  url=$(scripts/test-eureka.sh start "$server_dir")
+fi
+# Three runs: a few functions run only when threads happen to meet (a lock's slow path).
+for run in 1 2 3; do
+  valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no \
+    --callgrind-out-file="$work/cg.$run.out" "$work/bench" "$url" --memory >/dev/null 2>"$work/cg.log"
+done
+python3 scripts/start-order.py "$lib/libregistrar.so" link/start-order.ld "$work"/cg.*.out
