@@ -588,8 +588,10 @@ registrar_status registrar_client_new(const registrar_config *config, registrar_
 
 /**
  * Sends the client's log messages of `max_level` or more severe to `callback` (NULL removes
- * the current one; its `free_user_data` is then called). The library logs nothing unless
- * asked. Failures are logged once per distinct problem, not once per retry. On error the
+ * the current one). Replacing or removing waits for a call of the old callback in progress
+ * and calls its `free_user_data` on this thread before returning (called from a callback it
+ * does not wait), so do not call it while holding a lock the callback takes. The library logs
+ * nothing unless asked. Failures are logged once per distinct problem, not once per retry. On error the
  * callback is not installed and `free_user_data` is not called.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_ARGUMENT (bad level), REGISTRAR_ERR_FORKED.
  */
@@ -615,8 +617,9 @@ registrar_status registrar_client_set_health_check(const registrar_client *clien
                                                    registrar_free_callback free_user_data);
 
 /**
- * Sends the client's events to `listener` (NULL removes the current one; its `free_user_data`
- * is then called, after its last call): REGISTRAR_EVENT_REGISTERED, _REGISTRATION_LOST (with
+ * Sends the client's events to `listener` (NULL removes the current one; replacing or removing
+ * waits for its call in progress and calls its `free_user_data` before returning, as
+ * `registrar_client_set_logger` does): REGISTRAR_EVENT_REGISTERED, _REGISTRATION_LOST (with
  * the reason), _REREGISTERED, _STATUS_CHANGED (with the cause: host or health check) and,
  * last, _STOPPED. See `registrar_event_callback` for the thread and what it may call. Never
  * called after `registrar_client_stop` returns. Install it before `registrar_client_start` to
@@ -870,8 +873,9 @@ registrar_status registrar_discovery_wait_change(const registrar_discovery *disc
 
 /**
  * Calls `listener(user_data, version)` on the background thread after every change of the
- * cached registry (NULL removes the current one; its `free_user_data` is then called, after
- * its last call). Never called after `registrar_discovery_stop` returns. On error nothing is
+ * cached registry (NULL removes the current one; replacing or removing waits for its call in
+ * progress and calls its `free_user_data` before returning, as `registrar_client_set_logger`
+ * does). Never called after `registrar_discovery_stop` returns. On error nothing is
  * installed and `free_user_data` is not called.
  * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
  */
@@ -881,8 +885,9 @@ registrar_status registrar_discovery_set_listener(const registrar_discovery *dis
                                                   registrar_free_callback free_user_data);
 
 /**
- * Sends the cache's events to `listener` (NULL removes the current one; its `free_user_data`
- * is then called, after its last call): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
+ * Sends the cache's events to `listener` (NULL removes the current one; replacing or removing
+ * waits for its call in progress and calls its `free_user_data` before returning, as
+ * `registrar_client_set_logger` does): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
  * _CHANGED (a new version), _FETCH_FAILING (once per failure streak, with the error) and
  * _RECOVERED. See `registrar_event_callback` for the thread and what it may call. Never called
  * after `registrar_discovery_stop` returns. Works beside `registrar_discovery_set_listener`

@@ -529,10 +529,19 @@ impl<T: Clone> Default for Hook<T> {
 }
 
 impl<T: Clone> Hook<T> {
-    /// Installs (`Some`) or removes (`None`) the callback. A removed callback is dropped here
-    /// or after its call in progress.
+    /// Installs (`Some`) or removes (`None`) the callback. When it returns, the replaced
+    /// callback is not running any more and has been dropped here, on the caller's thread (a C
+    /// callback's `free_user_data` runs here): a host that removes its callback before tearing
+    /// itself down (Python at exit) is never called back afterwards, not even to free. Called
+    /// from a callback (on the agent thread or inside any hook) it does not wait: the call in
+    /// progress may be the caller's own, and the old callback is then dropped after it.
     pub(crate) fn set(&self, callback: Option<T>) {
         let old = std::mem::replace(&mut *self.callback.write(), callback);
+        if !on_agent_thread() {
+            // A call in progress holds `calling` and its clone of the old callback, and drops
+            // the clone before releasing it (see `call`).
+            drop(self.calling.lock());
+        }
         drop(old);
     }
 
@@ -543,17 +552,26 @@ impl<T: Clone> Hook<T> {
     /// hang the thread, and calling the host's function again from inside itself could
     /// deadlock the host's own code.
     pub(crate) fn call(&self, call: impl FnOnce(&T)) {
-        if self.silenced.load(Ordering::Acquire) || self.running_here() {
+        if self.silenced.load(Ordering::Acquire)
+            || self.running_here()
+            || self.callback.read().is_none()
+        {
             return;
         }
-        let Some(callback) = self.callback.read().clone() else {
-            return;
-        };
-        let _calling = self.calling.lock();
+        let calling = self.calling.lock();
         if self.silenced.load(Ordering::Acquire) {
             return;
         }
+        // Read under `calling`: a `set` that has returned is never followed by a call of the
+        // callback it replaced.
+        let Some(callback) = self.callback.read().clone() else {
+            return;
+        };
         self.run(|| call(&callback));
+        // Our clone goes before `calling` is released, so a `set` waiting for this call drops
+        // the last reference itself.
+        drop(callback);
+        drop(calling);
     }
 
     fn address(&self) -> usize {
@@ -587,14 +605,16 @@ impl<T: Clone> Hook<T> {
             self.silenced.store(true, Ordering::Release);
             return;
         }
-        let callback = self.callback.read().clone();
-        let _calling = self.calling.lock();
+        let calling = self.calling.lock();
         if self.silenced.swap(true, Ordering::AcqRel) {
             return;
         }
+        let callback = self.callback.read().clone();
         if let Some(callback) = callback {
             self.run(|| call(&callback));
+            drop(callback); // before `calling` is released (see `call`)
         }
+        drop(calling);
     }
 
     /// From now on the callback is never called; when this returns (off the agent thread) no
@@ -722,5 +742,59 @@ mod tests {
             "{} slots, busiest {busiest}",
             slots.len()
         );
+    }
+
+    /// Dropped callback state that records the thread it was dropped on (a C callback's
+    /// `free_user_data` runs where the last reference goes).
+    struct DropsOn(Arc<Mutex<Option<std::thread::ThreadId>>>);
+
+    impl Drop for DropsOn {
+        fn drop(&mut self) {
+            *self.0.lock() = Some(std::thread::current().id());
+        }
+    }
+
+    /// Removing a callback while another thread is inside it returns only after that call, and
+    /// the callback is freed on the remover's thread: Python removes its callbacks at exit and
+    /// then tears itself down; a callback or free run after that aborted the process ("FATAL:
+    /// exception not rethrown", seen in test_exit_hooks.py).
+    #[test]
+    fn removing_a_callback_waits_for_its_call_and_frees_it_on_the_removing_thread() {
+        let hook: Arc<Hook<Arc<DropsOn>>> = Arc::default();
+        let dropped_on = Arc::new(Mutex::new(None));
+        hook.set(Some(Arc::new(DropsOn(dropped_on.clone()))));
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+        let caller = {
+            let hook = hook.clone();
+            std::thread::spawn(move || {
+                hook.call(|_| {
+                    entered_tx.send(()).unwrap();
+                    finish_rx.recv().unwrap();
+                })
+            })
+        };
+        entered_rx.recv().unwrap();
+        let (removed_tx, removed_rx) = std::sync::mpsc::channel();
+        let remover = {
+            let hook = hook.clone();
+            std::thread::spawn(move || {
+                hook.set(None);
+                removed_tx.send(std::thread::current().id()).unwrap();
+            })
+        };
+        // While the call runs, the removal waits (a bounded wait: it must not return).
+        assert!(removed_rx
+            .recv_timeout(Duration::from_millis(200))
+            .is_err());
+        finish_tx.send(()).unwrap();
+        let remover_id = removed_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        caller.join().unwrap();
+        remover.join().unwrap();
+        assert_eq!(*dropped_on.lock(), Some(remover_id));
+        // And nothing is called after the removal returned.
+        let called = AtomicBool::new(false);
+        hook.call(|_| called.store(true, Ordering::Relaxed));
+        assert!(!called.load(Ordering::Relaxed));
     }
 }

@@ -497,8 +497,9 @@ pub extern "C" fn registrar_discovery_wait_change(
 }
 
 /// Calls `listener(user_data, version)` on the background thread after every change of the
-/// cached registry (NULL removes the current one; its `free_user_data` is then called, after
-/// its last call). Never called after `registrar_discovery_stop` returns. On error nothing is
+/// cached registry (NULL removes the current one; replacing or removing waits for its call in
+/// progress and calls its `free_user_data` before returning, as `registrar_client_set_logger`
+/// does). Never called after `registrar_discovery_stop` returns. On error nothing is
 /// installed and `free_user_data` is not called.
 /// Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_FORKED.
 #[no_mangle]
@@ -527,8 +528,9 @@ pub extern "C" fn registrar_discovery_set_listener(
     })
 }
 
-/// Sends the cache's events to `listener` (NULL removes the current one; its `free_user_data`
-/// is then called, after its last call): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
+/// Sends the cache's events to `listener` (NULL removes the current one; replacing or removing
+/// waits for its call in progress and calls its `free_user_data` before returning, as
+/// `registrar_client_set_logger` does): REGISTRAR_EVENT_DISCOVERY_READY (first fetch),
 /// _CHANGED (a new version), _FETCH_FAILING (once per failure streak, with the error) and
 /// _RECOVERED. See `registrar_event_callback` for the thread and what it may call. Never called
 /// after `registrar_discovery_stop` returns. Works beside `registrar_discovery_set_listener`
