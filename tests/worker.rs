@@ -29,6 +29,20 @@ fn registrar_threads() -> Vec<String> {
     names
 }
 
+/// The agent thread ends once the last handle is freed. Joined by that free, but the kernel
+/// wakes the joiner (the thread's tid cleared) a moment before it takes the thread out of
+/// /proc/self/task: under load the name can still be listed right after (seen once).
+fn assert_thread_ends() {
+    assert!(
+        eventually(Duration::from_secs(2), || registrar_threads()
+            .is_empty()
+            .then_some(()))
+        .is_some(),
+        "{:?}",
+        registrar_threads()
+    );
+}
+
 fn discovery(url: &str) -> *mut registrar_discovery {
     let cfg = config(&[("url", url), ("fetch_interval", "0.2"), ("timeout", "2")]);
     let mut d = ptr::null_mut();
@@ -108,28 +122,11 @@ fn one_agent_thread_for_every_handle() {
     for d in caches {
         registrar_discovery_free(d);
     }
-    assert!(
-        eventually(Duration::from_secs(2), || registrar_threads()
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "{:?}",
-        registrar_threads()
-    );
+    assert_thread_ends();
     let again = Client::new(&healthy_stub.url(), "again", &[]).unwrap();
     again.start().unwrap();
     again.wait_registered(3000).unwrap();
     assert_eq!(registrar_threads(), ["registrar-agent"]);
     drop(again);
-    // Joined by the free, but the kernel wakes the joiner (the thread's tid cleared) a moment
-    // before it takes the thread out of /proc/self/task: under load the name can still be
-    // listed right after (seen once in a run of this test).
-    assert!(
-        eventually(Duration::from_secs(2), || registrar_threads()
-            .is_empty()
-            .then_some(()))
-        .is_some(),
-        "{:?}",
-        registrar_threads()
-    );
+    assert_thread_ends();
 }
