@@ -784,9 +784,7 @@ mod tests {
             })
         };
         // While the call runs, the removal waits (a bounded wait: it must not return).
-        assert!(removed_rx
-            .recv_timeout(Duration::from_millis(200))
-            .is_err());
+        assert!(removed_rx.recv_timeout(Duration::from_millis(200)).is_err());
         finish_tx.send(()).unwrap();
         let remover_id = removed_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         caller.join().unwrap();
