@@ -7,31 +7,9 @@
 #
 #   scripts/bench-core.sh [ROUNDS]     (default 9 rounds for the latency medians)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
 rounds=${1:-9}
-lib="$root/target/release"
-work=$(mktemp -d /tmp/registrar-bench.XXXXXX)
-server_dir=""
-
-cleanup() {
-  [ -n "$server_dir" ] && scripts/test-eureka.sh stop "$server_dir" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== build"
-cargo build --release --locked -q
-cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/c bench/core/bench.c -o "$work/bench" \
-  -pthread -L"$lib" -lregistrar -Wl,-rpath,"$lib"
-
-url=${REGISTRAR_BENCH_EUREKA_URL:-}
-if [ -z "$url" ]; then
-  echo "== starting a dedicated Eureka server"
-  server_dir="$work/server"
-  url=$(scripts/test-eureka.sh start "$server_dir")
-fi
+# shellcheck source=scripts/bench-setup.sh
+source "$(dirname "$0")/bench-setup.sh"
 
 echo "== machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$work/bench" "$url" "$rounds"

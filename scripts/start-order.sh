@@ -5,26 +5,8 @@
 # (or REGISTRAR_BENCH_EUREKA_URL) and writes the linker script from the functions that ran.
 # Run it by hand when bench/core's first-client RSS figure drifts up, then rebuild.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-lib="$root/target/release"
-work=$(mktemp -d /tmp/registrar-order.XXXXXX)
-server_dir=""
-cleanup() {
-  [ -n "$server_dir" ] && scripts/test-eureka.sh stop "$server_dir" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cargo build --release --locked -q
-cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/c bench/core/bench.c -o "$work/bench" \
-  -pthread -L"$lib" -lregistrar -Wl,-rpath,"$lib"
-url=${REGISTRAR_BENCH_EUREKA_URL:-}
-if [ -z "$url" ]; then
-  server_dir="$work/server"
-  url=$(scripts/test-eureka.sh start "$server_dir")
-fi
+# shellcheck source=scripts/bench-setup.sh
+source "$(dirname "$0")/bench-setup.sh"
 # Three runs: a few functions run only when threads happen to meet (a lock's slow path).
 for run in 1 2 3; do
   valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no \
