@@ -381,8 +381,8 @@ typedef void (*registrar_free_callback)(void *user_data);
  * A host's health check: returns nonzero when the service is healthy, 0 when it is not.
  *
  * Called with `user_data` as given, every REGISTRY_HEALTH_INTERVAL seconds, on a thread of
- * registrar's (`registrar-health`, one per client with a check; never the thread that sends
- * heartbeats), never twice at once for one client. registrar waits for it at most
+ * registrar's (`registrar-health`, shared by the clients of the process; never the thread
+ * that sends heartbeats), never twice at once for one client. registrar waits for it at most
  * REGISTRY_TIMEOUT: a call that takes longer counts as a failure and is left to return on its
  * own; no other call starts before it has, and every interval missed meanwhile counts as a
  * failure too. It must not call `registrar_client_free`. No call starts after
@@ -602,8 +602,11 @@ registrar_status registrar_client_set_logger(const registrar_client *client,
                                              int32_t max_level);
 
 /**
- * Sets the client's health check (NULL removes it; its `free_user_data` is then called, after
- * its last call). Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
+ * Sets the client's health check (NULL removes it). Replacing or removing a check waits for a
+ * call of the old one in progress (at most REGISTRY_TIMEOUT; from inside a check or another
+ * registrar callback it does not wait) and then calls its `free_user_data` on this thread
+ * before returning, so do not call it while holding a lock the check takes; no call of the
+ * old check starts after it returns. Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
  * (see `registrar_health_check` for the thread and the bounds): after REGISTRY_HEALTH_THRESHOLD
  * failures in a row the instance is registered DOWN; after as many passes, with the status
  * set by `registrar_client_set_status` again (which keeps working meanwhile: it is the status

@@ -4,21 +4,30 @@
 //! ```text
 //! every REGISTRY_HEALTH_INTERVAL (a task on the agent thread, next to the client's own):
 //!   previous check still running? ──yes──► a failure ("has not returned"), nothing started
-//!   otherwise ──► the check runs on the runner thread `registrar-health` (one per client,
-//!                 started on first use); the task waits at most REGISTRY_TIMEOUT for it
-//!                 ──► its result, or a failure (the call is left to finish on its own)
+//!   otherwise ──► the check runs on a runner thread `registrar-health` (shared by every
+//!                 client of the process, see below); the task waits at most
+//!                 REGISTRY_TIMEOUT for it ──► its result, or a failure (the call is left to
+//!                 finish on its own)
 //!   result ──► HealthTracker ──verdict changed──► the agent (status DOWN / the host's status)
 //! ```
 //!
 //! The check is the host's function ([`HealthCheckFn`]: a C function pointer, a Python
 //! callable, a Go func) or, without one, a GET of REGISTRY_HEALTH_URL. Host code and blocking
 //! probes never run on the agent thread: heartbeats never wait for a check. A check that hangs
-//! occupies the runner and no more: while it has not returned no other check starts (no
-//! threads pile up), and every interval it misses counts as a failure. A panic in the check is
-//! caught and counts as a failure.
+//! occupies one runner thread and no more: while it has not returned no other check of that
+//! client starts (no threads pile up), and every interval it misses counts as a failure. A
+//! panic in the check is caught and counts as a failure.
+//!
+//! Runner threads are process-wide, like the agent thread: checks are short and rare (one per
+//! client per interval), so one thread runs them all, one after the other, and 1,000 clients
+//! with checks cost one thread, not 1,000. A call waits behind another client's only briefly:
+//! one not answered within [`NUDGE_AFTER`] while every runner is busy (a slow or hung check)
+//! starts another runner, so one client's hung check cannot make another's time out. A spare
+//! runner ends after [`SPARE_KEEP_ALIVE`] without work; the last one ends when no client with
+//! a check is left. So the process has 1 runner, plus about one per check still running.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,12 +38,13 @@ use crate::health::{HealthConfig, HealthTracker};
 use crate::metrics::ClientMetrics;
 use crate::worker::panic_message;
 
-/// A health check: `Ok` when the service is healthy, `Err` saying why not. Called on the
-/// runner thread, never twice at once for one client.
+/// A health check: `Ok` when the service is healthy, `Err` saying why not. Called on a runner
+/// thread, never twice at once for one client.
 pub type HealthCheckFn = dyn Fn() -> std::result::Result<(), String> + Send + Sync;
 
 thread_local! {
-    /// True on a runner thread: a check that stops its own client must not wait for itself.
+    /// True on a runner thread: a check that stops or replaces its own client's check must
+    /// not wait for itself.
     static ON_RUNNER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -56,37 +66,79 @@ pub struct HealthState {
 
 pub(crate) struct HealthWatch {
     config: HealthConfig,
-    /// REGISTRY_HEALTH_URL as a check, used while the host has set none.
-    url_check: Option<Arc<HealthCheckFn>>,
     inner: Mutex<Inner>,
     /// A check was set or removed: the schedule starts over.
     changed: Notify,
-    runner: Arc<Runner>,
+    /// What the runner threads need of this client: its check, and whether it may run.
+    slot: Arc<Slot>,
     /// The client's metrics: checks by result and the verdict.
     metrics: Arc<ClientMetrics>,
 }
 
 struct Inner {
-    host_check: Option<Arc<HealthCheckFn>>,
     tracker: HealthTracker,
     last_failure: Option<String>,
     /// The answer of a check that did not return within the timeout.
-    outstanding: Option<oneshot::Receiver<CheckResult>>,
-    /// The thread that runs checks, once started.
-    requests: Option<mpsc::Sender<Request>>,
+    outstanding: Option<oneshot::Receiver<Option<CheckResult>>>,
+    /// This client counts as a user of the runner threads (see [`Runners`]) for this
+    /// process (in a fork() child the parent's count is gone).
+    runner_user: Option<u32>,
 }
 
-struct Request {
-    check: Arc<HealthCheckFn>,
-    reply: oneshot::Sender<CheckResult>,
-}
-
-/// The part of the runner thread the host side waits on.
-#[derive(Default)]
-struct Runner {
-    /// (a check is running, closed: no check may start any more)
-    busy: Mutex<(bool, bool)>,
+/// The part of a client the runner threads share: the check to call and whether a call runs.
+/// The check is taken from here when a call starts (not when it is asked for), under the same
+/// lock that marks the call as running, so a check replaced or removed is never called after
+/// `set_check` returned, and `set_check` can wait for the last call of the old one.
+struct Slot {
+    /// REGISTRY_HEALTH_URL as a check, used while the host has set none.
+    url_check: Option<Arc<HealthCheckFn>>,
+    state: Mutex<SlotState>,
     idle: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    host_check: Option<Arc<HealthCheckFn>>,
+    /// Bumped by each set_check: a call asked for before then is not made.
+    generation: u64,
+    /// A call of this client's check is running now.
+    running: bool,
+    /// No call may start any more (the client stopped).
+    closed: bool,
+}
+
+impl Slot {
+    fn current_check(&self, state: &SlotState) -> Option<Arc<HealthCheckFn>> {
+        state.host_check.clone().or_else(|| self.url_check.clone())
+    }
+
+    /// Waits (at most until `deadline`) while a call of this client's check runs, unless this
+    /// thread must not wait: the agent thread (heartbeats), a host callback, or a runner
+    /// thread (a check waiting for itself). True when no call runs.
+    fn wait_idle(
+        &self,
+        state: &mut parking_lot::MutexGuard<'_, SlotState>,
+        deadline: Instant,
+    ) -> bool {
+        if crate::worker::on_agent_thread() || ON_RUNNER.with(|on| on.get()) {
+            return !state.running;
+        }
+        while state.running {
+            if self.idle.wait_until(state, deadline).timed_out() {
+                return !state.running;
+            }
+        }
+        true
+    }
+}
+
+/// One call asked of the runner threads.
+struct Call {
+    slot: Arc<Slot>,
+    /// The slot's generation when the call was asked for: stale calls are not made.
+    generation: u64,
+    /// `None`: not made (the check was replaced or the client stopped meanwhile).
+    reply: oneshot::Sender<Option<CheckResult>>,
 }
 
 impl HealthWatch {
@@ -102,31 +154,45 @@ impl HealthWatch {
         metrics.set_healthy(url_check.as_ref().map(|_| true));
         HealthWatch {
             inner: Mutex::new(Inner {
-                host_check: None,
                 tracker: HealthTracker::new(config.threshold),
                 last_failure: None,
                 outstanding: None,
-                requests: None,
+                runner_user: None,
             }),
             config,
-            url_check,
             changed: Notify::new(),
-            runner: Arc::default(),
+            slot: Arc::new(Slot {
+                url_check,
+                state: Mutex::default(),
+                idle: Condvar::new(),
+            }),
             metrics,
         }
     }
 
     /// Sets (`Some`) or removes (`None`) the host's check; without one REGISTRY_HEALTH_URL (if
-    /// set) is checked. The verdict starts over as healthy. The old check is dropped here,
-    /// or by the runner thread after its call in progress.
+    /// set) is checked. The verdict starts over as healthy. No call of the old check starts
+    /// from now on; one in progress is waited for (at most REGISTRY_TIMEOUT, and not on
+    /// registrar's own threads), so that the old check is released on this thread: a host
+    /// tearing down (Python at exit) must not have its check called or freed later. Only a
+    /// call still running after that wait releases it, when it returns.
     pub(crate) fn set_check(&self, check: Option<Arc<HealthCheckFn>>) {
-        let old = {
+        {
             let mut inner = self.inner.lock();
             inner.tracker = HealthTracker::new(self.config.threshold);
             inner.last_failure = None;
-            let configured = check.is_some() || self.url_check.is_some();
-            self.metrics.set_healthy(configured.then_some(true));
-            std::mem::replace(&mut inner.host_check, check)
+        }
+        let configured = check.is_some() || self.slot.url_check.is_some();
+        self.metrics.set_healthy(configured.then_some(true));
+        let old = {
+            let mut state = self.slot.state.lock();
+            state.generation += 1;
+            let old = std::mem::replace(&mut state.host_check, check);
+            if old.is_some() {
+                self.slot
+                    .wait_idle(&mut state, Instant::now() + self.config.timeout);
+            }
+            old
         };
         drop(old);
         self.changed.notify_one();
@@ -134,22 +200,16 @@ impl HealthWatch {
 
     /// A check is configured: the host's or REGISTRY_HEALTH_URL.
     pub(crate) fn configured(&self) -> bool {
-        self.url_check.is_some() || self.inner.lock().host_check.is_some()
-    }
-
-    fn current_check(&self) -> Option<Arc<HealthCheckFn>> {
-        self.inner
-            .lock()
-            .host_check
-            .clone()
-            .or_else(|| self.url_check.clone())
+        let state = self.slot.state.lock();
+        self.slot.current_check(&state).is_some()
     }
 
     pub(crate) fn state(&self) -> HealthState {
+        let configured = self.configured();
         let inner = self.inner.lock();
         let (checks_passed, checks_failed) = self.metrics.health_checks();
         HealthState {
-            configured: inner.host_check.is_some() || self.url_check.is_some(),
+            configured,
             healthy: inner.tracker.is_healthy(),
             last_failure: inner.last_failure.clone(),
             checks_passed,
@@ -163,67 +223,82 @@ impl HealthWatch {
         let mut due = Instant::now();
         loop {
             let changed = self.changed.notified();
-            let Some(check) = self.current_check() else {
+            if !self.configured() {
                 changed.await;
                 due = Instant::now();
                 continue;
-            };
+            }
             if tokio::time::timeout_at(due.into(), changed).await.is_ok() {
                 // A new check: start its schedule now.
                 due = Instant::now();
                 continue;
             }
-            let result = self.run(check).await;
+            let result = self.run().await;
             // The next check one interval after this one was due; after a long wait (a check
             // that timed out), one interval from now rather than a burst of catching up.
             due = (due + self.config.interval).max(Instant::now());
+            // Not made (the check was just replaced): the new one's schedule starts over.
+            let Some(result) = result else { continue };
             if let Some(verdict) = self.record(result) {
                 return verdict;
             }
         }
     }
 
-    /// One check, bounded by REGISTRY_TIMEOUT.
-    async fn run(&self, check: Arc<HealthCheckFn>) -> CheckResult {
+    /// One check, bounded by REGISTRY_TIMEOUT; `None` if it was not made (replaced or stopped
+    /// meanwhile).
+    async fn run(&self) -> Option<CheckResult> {
         let answer = {
             let mut inner = self.inner.lock();
             if let Some(outstanding) = inner.outstanding.as_mut() {
                 match outstanding.try_recv() {
                     Err(oneshot::error::TryRecvError::Empty) => {
-                        return Err(format!(
+                        return Some(Err(format!(
                             "the previous check has not returned after more than {} ms",
                             self.config.timeout.as_millis()
-                        ));
+                        )));
                     }
                     // Its late answer is stale by now.
                     _ => inner.outstanding = None,
                 }
             }
+            let pid = std::process::id();
+            if inner.runner_user != Some(pid) {
+                RUNNERS.join(pid);
+                inner.runner_user = Some(pid);
+            }
             let (reply, answer) = oneshot::channel();
-            let request = Request { check, reply };
-            let sent = match &inner.requests {
-                Some(requests) => requests.send(request).map_err(|e| e.0),
-                None => Err(request),
+            let generation = self.slot.state.lock().generation;
+            let call = Call {
+                slot: Arc::clone(&self.slot),
+                generation,
+                reply,
             };
-            if let Err(request) = sent {
-                let requests = self.start_runner()?;
-                requests
-                    .send(request)
-                    .map_err(|_| "the health check thread ended".to_string())?;
-                inner.requests = Some(requests);
+            if let Err(why) = RUNNERS.submit(call) {
+                return Some(Err(why));
             }
             answer
         };
         let mut answer = answer;
-        match tokio::time::timeout(self.config.timeout, &mut answer).await {
+        // A call not answered soon may be queued behind another client's slow or hung check:
+        // then one more runner is started (see `Runners::nudge`).
+        let nudge_after = NUDGE_AFTER.min(self.config.timeout / 4);
+        let answered = match tokio::time::timeout(nudge_after, &mut answer).await {
+            Ok(answered) => Ok(answered),
+            Err(_) => {
+                RUNNERS.nudge();
+                tokio::time::timeout(self.config.timeout - nudge_after, &mut answer).await
+            }
+        };
+        match answered {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err("the health check thread ended".into()),
+            Ok(Err(_)) => Some(Err("the health check thread ended".into())),
             Err(_) => {
                 self.inner.lock().outstanding = Some(answer);
-                Err(format!(
+                Some(Err(format!(
                     "no answer within {} ms (REGISTRY_TIMEOUT)",
                     self.config.timeout.as_millis()
-                ))
+                )))
             }
         }
     }
@@ -250,69 +325,240 @@ impl HealthWatch {
         }
     }
 
-    fn start_runner(&self) -> std::result::Result<mpsc::Sender<Request>, String> {
-        let (requests, inbox) = mpsc::channel::<Request>();
-        let runner = Arc::clone(&self.runner);
+    /// No check starts from now on. Waits (off registrar's threads, at most until `deadline`)
+    /// for a check in progress to return; false if one is still running.
+    pub(crate) fn close(&self, deadline: Instant) -> bool {
+        {
+            let mut inner = self.inner.lock();
+            inner.outstanding = None;
+            if let Some(pid) = inner.runner_user.take() {
+                RUNNERS.leave(pid);
+            }
+        }
+        let mut state = self.slot.state.lock();
+        state.closed = true;
+        self.slot.wait_idle(&mut state, deadline)
+    }
+}
+
+impl Drop for HealthWatch {
+    fn drop(&mut self) {
+        if let Some(pid) = self.inner.get_mut().runner_user.take() {
+            RUNNERS.leave(pid);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner threads, shared by every client of the process
+
+/// A call not answered after this long may be queued behind a slow or hung check: another
+/// runner is started if none is idle.
+/// (Long enough for a busy machine to schedule a runner that only has quick checks to make,
+/// short next to REGISTRY_TIMEOUT, after which a waiting call would count as a failure.)
+const NUDGE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+/// A spare runner (one more than the one waiting) ends after this long without a call.
+const SPARE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+static RUNNERS: Runners = Runners {
+    pool: parking_lot::const_mutex(Pool {
+        pid: 0,
+        calls: VecDeque::new(),
+        waiting: 0,
+        threads: 0,
+        starting: 0,
+        users: 0,
+    }),
+    work: Condvar::new(),
+};
+
+struct Runners {
+    pool: Mutex<Pool>,
+    /// A call was queued, or the last user left.
+    work: Condvar,
+}
+
+struct Pool {
+    /// The process the runner threads belong to: a fork() child has none of them.
+    pid: u32,
+    /// Calls not taken by a runner yet.
+    calls: VecDeque<Call>,
+    /// Runners waiting for a call.
+    waiting: usize,
+    /// Runners alive (starting, waiting or running a call).
+    threads: usize,
+    /// Runners started that have not looked at the queue yet (they take calls first thing).
+    starting: usize,
+    /// Clients that have asked for a check and not closed: runners live while there are any.
+    users: usize,
+}
+
+impl Pool {
+    /// In a fork() child the parent's runners, calls and users do not exist: start afresh.
+    /// The queued calls are forgotten, never dropped (dropping runs host code for a check the
+    /// child never owned).
+    fn for_process(&mut self, pid: u32) -> &mut Pool {
+        if self.pid != pid {
+            std::mem::forget(std::mem::take(&mut self.calls));
+            self.pid = pid;
+            self.waiting = 0;
+            self.threads = 0;
+            self.starting = 0;
+            self.users = 0;
+        }
+        self
+    }
+}
+
+impl Runners {
+    fn join(&self, pid: u32) {
+        self.pool.lock().for_process(pid).users += 1;
+    }
+
+    fn leave(&self, pid: u32) {
+        let mut pool = self.pool.lock();
+        if pool.pid == pid {
+            pool.users = pool.users.saturating_sub(1);
+            if pool.users == 0 {
+                // The idle runner ends.
+                self.work.notify_all();
+            }
+        }
+    }
+
+    /// Queues a call for a runner: an idle one takes it; if none is idle it waits for the
+    /// busy one (checks are usually quick), and the client's task nudges if it waits long.
+    fn submit(&'static self, call: Call) -> std::result::Result<(), String> {
+        let mut pool = self.pool.lock();
+        let pool = pool.for_process(std::process::id());
+        pool.calls.push_back(call);
+        if pool.calls.len() <= pool.waiting + pool.starting {
+            // (A runner starting takes the queued calls first thing.)
+            self.work.notify_one();
+            return Ok(());
+        }
+        if pool.threads > 0 {
+            return Ok(());
+        }
+        self.start_runner(pool).map_err(|e| {
+            pool.calls.pop_back();
+            e
+        })
+    }
+
+    /// A call has waited [`NUDGE_AFTER`]: if calls are still queued with no idle runner to
+    /// take them (every runner is busy with a slow or hung check), one more runner starts,
+    /// so a check is never held up by another client's for long.
+    fn nudge(&'static self) {
+        let mut pool = self.pool.lock();
+        let pool = pool.for_process(std::process::id());
+        if pool.calls.len() > pool.waiting + pool.starting {
+            // If it cannot start, the call is answered by the runner that is busy now, or
+            // counts as a failure at its timeout.
+            let _ = self.start_runner(pool);
+        }
+    }
+
+    fn start_runner(&'static self, pool: &mut Pool) -> std::result::Result<(), String> {
         std::thread::Builder::new()
             .name("registrar-health".into())
             // Host code runs here (a Python interpreter, a Go callback): a normal stack.
             .stack_size(2 * 1024 * 1024)
-            .spawn(move || runner.serve(inbox))
-            .map_err(|e| format!("cannot start the health check thread: {e}"))?;
-        Ok(requests)
+            .spawn(move || self.serve())
+            .map_err(|e| format!("cannot start a health check thread: {e}"))?;
+        pool.threads += 1;
+        pool.starting += 1;
+        Ok(())
     }
 
-    /// No check starts from now on. Waits (off the agent thread, at most until `deadline`) for
-    /// a check in progress to return; false if one is still running.
-    pub(crate) fn close(&self, deadline: Instant) -> bool {
+    /// A runner thread: takes calls until no client with a check is left, or it is a spare
+    /// without a call for [`SPARE_KEEP_ALIVE`].
+    fn serve(&self) {
+        ON_RUNNER.with(|on| on.set(true));
         {
-            let mut inner = self.inner.lock();
-            // The runner thread ends once it has nothing left to do.
-            inner.requests = None;
-            inner.outstanding = None;
-        }
-        let mut busy = self.runner.busy.lock();
-        busy.1 = true;
-        if crate::worker::on_agent_thread() || ON_RUNNER.with(|on| on.get()) {
-            return !busy.0;
-        }
-        while busy.0 {
-            if self.runner.idle.wait_until(&mut busy, deadline).timed_out() {
-                return !busy.0;
+            let mut pool = self.pool.lock();
+            if pool.pid == std::process::id() {
+                pool.starting -= 1;
             }
         }
-        true
+        while let Some(call) = self.next_call() {
+            make(call);
+        }
+    }
+
+    /// The next call for this runner; `None` when it is to end (counted out of the pool
+    /// under the same lock, so a call is never queued for a runner that is leaving).
+    fn next_call(&self) -> Option<Call> {
+        let mut pool = self.pool.lock();
+        loop {
+            if let Some(call) = pool.calls.pop_front() {
+                return Some(call);
+            }
+            if pool.users == 0 {
+                break;
+            }
+            // The first idle runner waits for the next call; a spare (started by a nudge while
+            // the others were busy) only for a while.
+            pool.waiting += 1;
+            let spare = pool.waiting > 1;
+            let timed_out = match spare {
+                true => self.work.wait_for(&mut pool, SPARE_KEEP_ALIVE).timed_out(),
+                false => {
+                    self.work.wait(&mut pool);
+                    false
+                }
+            };
+            pool.waiting -= 1;
+            if timed_out && pool.calls.is_empty() && pool.waiting > 0 {
+                break;
+            }
+        }
+        pool.threads -= 1;
+        None
     }
 }
 
-impl Runner {
-    /// The runner thread: one check after the other until the watch is closed or dropped.
-    fn serve(&self, inbox: mpsc::Receiver<Request>) {
-        ON_RUNNER.with(|on| on.set(true));
-        while let Ok(request) = inbox.recv() {
-            {
-                let mut busy = self.busy.lock();
-                if busy.1 {
-                    return;
-                }
-                busy.0 = true;
-            }
-            let result =
-                catch_unwind(AssertUnwindSafe(|| (request.check)())).unwrap_or_else(|panic| {
-                    Err(format!(
-                        "the health check panicked: {}",
-                        panic_message(&panic)
-                    ))
-                });
-            // The check (and whatever it holds) is released before the host is told it is idle.
-            let Request { check, reply } = request;
-            drop(check);
-            {
-                let mut busy = self.busy.lock();
-                busy.0 = false;
-                self.idle.notify_all();
-            }
-            let _ = reply.send(result);
+/// Makes one call on this runner thread, unless the check was replaced, the client stopped or
+/// its previous call still runs.
+fn make(call: Call) {
+    let Call {
+        slot,
+        generation,
+        reply,
+    } = call;
+    let check = {
+        let mut state = slot.state.lock();
+        if state.closed || state.generation != generation {
+            drop(state);
+            let _ = reply.send(None);
+            return;
         }
+        if state.running {
+            drop(state);
+            let _ = reply.send(Some(Err("the previous check has not returned yet".into())));
+            return;
+        }
+        let Some(check) = slot.current_check(&state) else {
+            drop(state);
+            let _ = reply.send(None);
+            return;
+        };
+        state.running = true;
+        check
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| check())).unwrap_or_else(|panic| {
+        Err(format!(
+            "the health check panicked: {}",
+            panic_message(&panic)
+        ))
+    });
+    // This runner's reference to the check goes before the client is told the call is over,
+    // so that whoever waits for that (set_check, stop) holds the last one.
+    drop(check);
+    {
+        let mut state = slot.state.lock();
+        state.running = false;
+        slot.idle.notify_all();
     }
+    let _ = reply.send(Some(result));
 }

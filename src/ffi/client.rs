@@ -175,8 +175,11 @@ pub extern "C" fn registrar_client_set_logger(
     })
 }
 
-/// Sets the client's health check (NULL removes it; its `free_user_data` is then called, after
-/// its last call). Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
+/// Sets the client's health check (NULL removes it). Replacing or removing a check waits for a
+/// call of the old one in progress (at most REGISTRY_TIMEOUT; from inside a check or another
+/// registrar callback it does not wait) and then calls its `free_user_data` on this thread
+/// before returning, so do not call it while holding a lock the check takes; no call of the
+/// old check starts after it returns. Once started, the client runs it every REGISTRY_HEALTH_INTERVAL seconds
 /// (see `registrar_health_check` for the thread and the bounds): after REGISTRY_HEALTH_THRESHOLD
 /// failures in a row the instance is registered DOWN; after as many passes, with the status
 /// set by `registrar_client_set_status` again (which keeps working meanwhile: it is the status

@@ -11,8 +11,8 @@ use crate::health_watch::HealthCheckFn;
 /// A host's health check: returns nonzero when the service is healthy, 0 when it is not.
 ///
 /// Called with `user_data` as given, every REGISTRY_HEALTH_INTERVAL seconds, on a thread of
-/// registrar's (`registrar-health`, one per client with a check; never the thread that sends
-/// heartbeats), never twice at once for one client. registrar waits for it at most
+/// registrar's (`registrar-health`, shared by the clients of the process; never the thread
+/// that sends heartbeats), never twice at once for one client. registrar waits for it at most
 /// REGISTRY_TIMEOUT: a call that takes longer counts as a failure and is left to return on its
 /// own; no other call starts before it has, and every interval missed meanwhile counts as a
 /// failure too. It must not call `registrar_client_free`. No call starts after
