@@ -444,6 +444,22 @@ pub fn render() -> String {
         }
     }
 
+    // Each family's samples follow its own HELP and TYPE lines, all in one group: the format
+    // requires it (OpenMetrics parsers reject interleaved families, and Python's
+    // prometheus_client makes an untyped second family of samples under another TYPE).
+    let health: Vec<(&ClientMetrics, i64, u64, u64)> = clients
+        .iter()
+        .map(|m| {
+            let (passed, failed) = m.health_checks();
+            (
+                m.as_ref(),
+                m.healthy.load(Ordering::Relaxed) as i64,
+                passed,
+                failed,
+            )
+        })
+        .filter(|(_, healthy, passed, failed)| *healthy >= 0 || passed + failed > 0)
+        .collect();
     out.family(
         "registrar_health_checks_total",
         "counter",
@@ -451,28 +467,32 @@ pub fn render() -> String {
          check), by result: passed or failed (including a check that did not answer within \
          REGISTRY_TIMEOUT). Only clients with a health check.",
     );
+    for (m, _, passed, failed) in &health {
+        for (result, value) in [("passed", *passed), ("failed", *failed)] {
+            out.sample(
+                "registrar_health_checks_total",
+                &[
+                    ("app", &m.app),
+                    ("instance", &m.instance),
+                    ("result", result),
+                ],
+                value as f64,
+            );
+        }
+    }
     out.family(
         "registrar_healthy",
         "gauge",
         "1 while the client's health check passes, 0 while it fails (the instance is then \
          registered DOWN). Only clients with a health check.",
     );
-    for m in &clients {
-        let healthy = m.healthy.load(Ordering::Relaxed);
-        let (passed, failed) = m.health_checks();
-        if healthy < 0 && passed + failed == 0 {
-            continue;
-        }
-        let who = [("app", m.app.as_str()), ("instance", m.instance.as_str())];
-        for (result, value) in [("passed", passed), ("failed", failed)] {
+    for (m, healthy, _, _) in &health {
+        if *healthy >= 0 {
             out.sample(
-                "registrar_health_checks_total",
-                &[who[0], who[1], ("result", result)],
-                value as f64,
+                "registrar_healthy",
+                &[("app", &m.app), ("instance", &m.instance)],
+                *healthy as f64,
             );
-        }
-        if healthy >= 0 {
-            out.sample("registrar_healthy", &who, healthy as f64);
         }
     }
 
@@ -627,11 +647,33 @@ pub(crate) mod checker {
         let mut typed = BTreeMap::new();
         let mut samples = Vec::new();
         let mut seen = BTreeSet::new();
+        // The family whose lines come now, and those already ended: a family's lines are one
+        // group (HELP and TYPE first), never interleaved with another's or reopened.
+        let mut current: Option<String> = None;
+        let mut ended = BTreeSet::new();
         if !text.is_empty() && !text.ends_with('\n') {
             return Err("the text does not end with a line feed".into());
         }
         for (n, line) in text.lines().enumerate() {
             let fail = |why: &str| Err(format!("line {}: {why}: {line:?}", n + 1));
+            let family = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .map(|rest| rest.split(' ').next().unwrap_or(rest))
+                .or_else(|| {
+                    (!line.starts_with('#') && !line.is_empty())
+                        .then(|| line.split(['{', ' ']).next().unwrap_or(line))
+                });
+            if let Some(family) = family {
+                if current.as_deref() != Some(family) {
+                    if ended.contains(family) {
+                        return fail("a family's lines are not one group");
+                    }
+                    if let Some(previous) = current.replace(family.to_string()) {
+                        ended.insert(previous);
+                    }
+                }
+            }
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let (name, _) = rest.split_once(' ').unwrap_or((rest, ""));
                 if !valid_name(name) || !helped.insert(name.to_string()) {
@@ -781,15 +823,17 @@ mod tests {
     #[test]
     fn the_checker_rejects_what_prometheus_rejects() {
         let bad = [
-            "x 1\n",                                          // no TYPE
-            "# TYPE x_total counter\nx_total{a=\"1} 1\n",     // unterminated
-            "# TYPE x_total counter\nx_total{a=\"\\q\"} 1\n", // bad escape
-            "# TYPE x counter\nx 1\n",                        // counter without _total
-            "# TYPE x gauge\nx 1\nx 2\n",                     // duplicate series
-            "# TYPE x gauge\nx one\n",                        // bad value
-            "# TYPE x gauge\nx 1",                            // no final newline
-            "# TYPE x gauge\n# TYPE x gauge\nx 1\n",          // repeated TYPE
-            "# TYPE x gauge\nx{1a=\"v\"} 1\n",                // bad label name
+            "x 1\n",                                           // no TYPE
+            "# TYPE x_total counter\nx_total{a=\"1} 1\n",      // unterminated
+            "# TYPE x_total counter\nx_total{a=\"\\q\"} 1\n",  // bad escape
+            "# TYPE x counter\nx 1\n",                         // counter without _total
+            "# TYPE x gauge\nx 1\nx 2\n",                      // duplicate series
+            "# TYPE x gauge\nx one\n",                         // bad value
+            "# TYPE x gauge\nx 1",                             // no final newline
+            "# TYPE x gauge\n# TYPE x gauge\nx 1\n",           // repeated TYPE
+            "# TYPE x gauge\nx{1a=\"v\"} 1\n",                 // bad label name
+            "# TYPE x gauge\n# TYPE y gauge\nx 1\ny 1\n",      // x under y's TYPE
+            "# TYPE x gauge\nx 1\n# TYPE y gauge\ny 1\nx 2\n", // x again after y
         ];
         for text in bad {
             assert!(parse(text).is_err(), "accepted {text:?}");
@@ -804,6 +848,9 @@ mod tests {
         client.heartbeat(HeartbeatResult::Success);
         client.heartbeat(HeartbeatResult::Error);
         client.heartbeat(HeartbeatResult::NotFound);
+        client.health_check(true);
+        client.health_check(false);
+        client.set_healthy(Some(false));
         let cache = DiscoveryMetrics::register();
         cache.fetch(FetchKind::Full, true);
         cache.fetch(FetchKind::Delta, false);
@@ -833,6 +880,11 @@ mod tests {
             value("registrar_registrations_total", &[("result", "success")]),
             Some(1.0)
         );
+        assert_eq!(
+            value("registrar_health_checks_total", &[("result", "failed")]),
+            Some(1.0)
+        );
+        assert_eq!(value("registrar_healthy", &[]), Some(0.0));
         let age = value("registrar_last_success_age_seconds", &[]).unwrap();
         assert!((0.0..60.0).contains(&age), "{age}");
 
