@@ -185,6 +185,7 @@ impl HealthUrl {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|code| code.parse::<u16>().ok())
             .ok_or_else(|| "the answer is not HTTP".to_string())?;
+        drain(&mut stream, deadline);
         if (200..300).contains(&status) {
             Ok(status)
         } else {
@@ -196,6 +197,26 @@ impl HealthUrl {
 impl std::fmt::Display for HealthUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.shown)
+    }
+}
+
+/// Reads the rest of the answer (the server closes after it: `Connection: close`) before the
+/// stream is dropped. Closing with unread bytes, or before the body arrives, makes the kernel
+/// answer with a reset, so the service's server sees "connection reset by peer" on every
+/// check (Python's http.server prints a traceback each time). Bounded: at most
+/// `DRAIN_BYTES`, within `DRAIN_TIME` and the check's deadline; the verdict is already known,
+/// so an error or a body that does not end changes nothing.
+fn drain(stream: &mut TcpStream, deadline: Instant) {
+    const DRAIN_BYTES: usize = 64 * 1024;
+    const DRAIN_TIME: Duration = Duration::from_secs(1);
+    let deadline = deadline.min(Instant::now() + DRAIN_TIME);
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while read < DRAIN_BYTES && set_timeouts(stream, deadline).is_ok() {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
     }
 }
 
@@ -383,6 +404,35 @@ mod tests {
             .check(Duration::from_secs(2));
         assert_eq!(e, Err("the answer is not HTTP".into()));
         h.join().unwrap();
+    }
+
+    /// The service's server sees the probe close cleanly, not a reset: the probe reads the
+    /// whole answer (headers longer than one read, then the body) before closing.
+    #[test]
+    fn check_reads_the_answer_to_its_end_before_closing() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let body = "x".repeat(3000);
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nServer: BaseHTTP/0.6 Python/3.11.7\r\n\
+                 Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            // Ok(0) when the probe closed after reading everything; a reset otherwise.
+            s.read(&mut buf).map_err(|e| e.kind())
+        });
+        let answer = HealthUrl::parse(&url)
+            .unwrap()
+            .check(Duration::from_secs(5));
+        assert_eq!(answer, Ok(200));
+        assert_eq!(server.join().unwrap(), Ok(0));
     }
 
     #[test]
