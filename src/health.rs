@@ -125,7 +125,20 @@ impl HealthUrl {
                 )))
             }
         };
+        // Credentials in the URL would be dropped without a word (the probe sends no
+        // Authorization header) and the check would fail with a 401 that names no cause.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "REGISTRY_HEALTH_URL {quoted} holds credentials, which the health check does \
+                 not send; give it an endpoint that needs none"
+            )));
+        }
         let port = url.port_or_known_default().unwrap_or(80);
+        if port == 0 {
+            return Err(Error::InvalidConfig(format!(
+                "REGISTRY_HEALTH_URL {quoted} has port 0, which nothing can listen on"
+            )));
+        }
         let mut target = url.path().to_string();
         if let Some(q) = url.query() {
             target.push('?');
@@ -358,6 +371,16 @@ mod tests {
                 "REGISTRY_HEALTH_INTERVAL 'often'",
             ),
             ("health_threshold", "0", "REGISTRY_HEALTH_THRESHOLD '0'"),
+            (
+                "health_url",
+                "http://u:secret@127.0.0.1:8080/health",
+                "REGISTRY_HEALTH_URL 'http://***@127.0.0.1:8080/health' holds credentials",
+            ),
+            (
+                "health_url",
+                "http://127.0.0.1:0/health",
+                "REGISTRY_HEALTH_URL 'http://127.0.0.1:0/health' has port 0",
+            ),
         ] {
             let e = HealthConfig::from_settings(&settings(&[(key, value)])).unwrap_err();
             assert!(e.to_string().contains(expected), "{e}");
