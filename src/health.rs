@@ -163,7 +163,8 @@ impl HealthUrl {
     /// One check: `GET` the URL, all of it (resolve, connect, send, read the status line)
     /// within `timeout`. `Ok` for a 2xx answer; `Err` says what went wrong otherwise.
     pub fn check(&self, timeout: Duration) -> std::result::Result<u16, String> {
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let addrs: Vec<SocketAddr> = self
             .authority
             .to_socket_addrs()
@@ -198,7 +199,10 @@ impl HealthUrl {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|code| code.parse::<u16>().ok())
             .ok_or_else(|| "the answer is not HTTP".to_string())?;
-        drain(&mut stream, deadline);
+        // The drain ends well before the check's deadline: the watcher waiting for this check
+        // has the same bound, and a drain must never turn a 2xx into a timed-out check.
+        let until = (started + timeout.mul_f64(0.8)).min(Instant::now() + DRAIN_TIME);
+        drain(&mut stream, status, head, until);
         if (200..300).contains(&status) {
             Ok(status)
         } else {
@@ -213,24 +217,67 @@ impl std::fmt::Display for HealthUrl {
     }
 }
 
-/// Reads the rest of the answer (the server closes after it: `Connection: close`) before the
-/// stream is dropped. Closing with unread bytes, or before the body arrives, makes the kernel
-/// answer with a reset, so the service's server sees "connection reset by peer" on every
-/// check (Python's http.server prints a traceback each time). Bounded: at most
-/// `DRAIN_BYTES`, within `DRAIN_TIME` and the check's deadline; the verdict is already known,
-/// so an error or a body that does not end changes nothing.
-fn drain(stream: &mut TcpStream, deadline: Instant) {
+/// The longest a check waits for the end of an answer whose length the head does not give.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads the rest of the answer before the stream is dropped. Closing with unread bytes, or
+/// before the body arrives, makes the kernel answer with a reset, so the service's server
+/// sees "connection reset by peer" on every check (Python's http.server prints a traceback
+/// each time). Reads up to the end of the body when the head says where it is
+/// (`Content-Length`, or a status without a body), so a server that keeps the connection open
+/// despite `Connection: close` costs no wait; else up to the server's close. Bounded by
+/// `DRAIN_BYTES` and `until` (at most `DRAIN_TIME`); the verdict is already known, so an
+/// error changes nothing.
+/// `head` holds what was read so far (the status line, maybe more).
+fn drain(stream: &mut TcpStream, status: u16, mut head: Vec<u8>, until: Instant) {
     const DRAIN_BYTES: usize = 64 * 1024;
-    const DRAIN_TIME: Duration = Duration::from_secs(1);
-    let deadline = deadline.min(Instant::now() + DRAIN_TIME);
     let mut buf = [0u8; 4096];
-    let mut read = 0;
-    while read < DRAIN_BYTES && set_timeouts(stream, deadline).is_ok() {
+    let mut body_start = None;
+    while head.len() < DRAIN_BYTES {
+        if body_start.is_none() {
+            body_start = head
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| i + 4);
+        }
+        if let Some(start) = body_start {
+            if let Some(length) = body_length(status, &head[..start]) {
+                if head.len() >= start.saturating_add(length) {
+                    return;
+                }
+            }
+        }
+        if Instant::now() >= until || set_timeouts(stream, until).is_err() {
+            return;
+        }
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read += n,
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+}
+
+/// The length of the body an answer's head announces: 0 for the statuses that have none
+/// (1xx, 204, 304), `Content-Length` otherwise; `None` when only the close ends it (chunked or
+/// no length).
+fn body_length(status: u16, head: &[u8]) -> Option<usize> {
+    if status < 200 || status == 204 || status == 304 {
+        return Some(0);
+    }
+    let head = String::from_utf8_lossy(head);
+    let mut length = None;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("transfer-encoding") {
+            return None;
+        }
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+    length
 }
 
 /// True when something accepts TCP connections at `addr` within `timeout`.
@@ -456,6 +503,45 @@ mod tests {
             .check(Duration::from_secs(5));
         assert_eq!(answer, Ok(200));
         assert_eq!(server.join().unwrap(), Ok(0));
+    }
+
+    /// A server that keeps the connection open after its answer (ignoring `Connection:
+    /// close`) still sees a clean close: the probe stops reading at the announced length.
+    #[test]
+    fn check_stops_at_the_announced_end_of_the_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2000\r\n\r\n{}",
+                "y".repeat(2000)
+            );
+            s.write_all(reply.as_bytes()).unwrap();
+            s.read(&mut buf).map_err(|e| e.kind())
+        });
+        let answer = HealthUrl::parse(&url)
+            .unwrap()
+            .check(Duration::from_secs(30));
+        assert_eq!(answer, Ok(200));
+        assert_eq!(server.join().unwrap(), Ok(0));
+    }
+
+    #[test]
+    fn body_length_from_the_head() {
+        let head = |extra: &str| format!("HTTP/1.1 200 OK\r\n{extra}\r\n").into_bytes();
+        assert_eq!(body_length(200, &head("Content-Length: 12\r\n")), Some(12));
+        assert_eq!(body_length(200, &head("content-length:0\r\n")), Some(0));
+        assert_eq!(body_length(204, &head("")), Some(0));
+        assert_eq!(body_length(304, &head("Content-Length: 5\r\n")), Some(0));
+        assert_eq!(body_length(200, &head("")), None);
+        assert_eq!(
+            body_length(200, &head("Transfer-Encoding: chunked\r\n")),
+            None
+        );
+        assert_eq!(body_length(503, &head("Content-Length: x\r\n")), None);
     }
 
     #[test]
