@@ -388,6 +388,11 @@ typedef void (*registrar_free_callback)(void *user_data);
  * failure too. It must not call `registrar_client_free`. No call starts after
  * `registrar_client_stop` returns (a call still running then is abandoned: its result is
  * ignored).
+ *
+ * To say why it fails, it calls `registrar_health_check_set_reason` before returning 0; the
+ * reason is then what registrar logs, sends as the REGISTRAR_EVENT_STATUS_CHANGED reason and
+ * shows as `health.last_failure` in the snapshot ("the health check failed: <reason>";
+ * without one, "the health check returned 0 (unhealthy)").
  */
 typedef int32_t (*registrar_health_check)(void *user_data);
 
@@ -1076,6 +1081,21 @@ void registrar_instance_list_free(registrar_instance_list *list);
  * other number. Static: never free it.
  */
 const char *registrar_instance_status_str(int32_t status);
+
+/**
+ * Gives the reason of the failure a health check is about to report: called by a
+ * `registrar_health_check` during its call (on the thread registrar calls it on) before it
+ * returns 0. The reason becomes "the health check failed: <reason>" in registrar's log, the
+ * REGISTRAR_EVENT_STATUS_CHANGED event (cause REGISTRAR_CAUSE_HEALTH_CHECK) and the snapshot's
+ * `health.last_failure`. The last reason given in a call counts; an empty one takes an
+ * earlier one back. It is discarded if the check returns nonzero. Leading and trailing
+ * whitespace is dropped, control characters are escaped and at most 512 characters are kept
+ * (the rest is elided). `reason` is copied: it may be freed once this returns. It is shown
+ * as given (only the snapshot hides credentials in URLs): keep secrets out of it.
+ * Errors: REGISTRAR_ERR_NULL_ARGUMENT, REGISTRAR_ERR_INVALID_UTF8, REGISTRAR_ERR_INVALID_ARGUMENT
+ * (called outside a health check's call, or on another thread than the one running it).
+ */
+registrar_status registrar_health_check_set_reason(const char *reason);
 
 /**
  * Copies the message of the last failed registrar call **on the calling thread** into `buf`

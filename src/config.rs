@@ -886,11 +886,19 @@ fn displayable(key: &str, value: &str) -> String {
 /// Quotes a value for a message: control characters escaped, at most MAX_SHOWN_CHARS shown
 /// (a 1 MB value must not make a 1 MB message). Callers redact first.
 pub fn quote(value: &str) -> String {
-    let mut out = String::from("'");
+    match shorten(value, MAX_SHOWN_CHARS) {
+        (shown, false) => format!("'{shown}'"),
+        (shown, true) => format!("'{shown}...' ({} bytes)", value.len()),
+    }
+}
+
+/// The first `max_chars` characters of `value` with control characters escaped (a message
+/// stays one line, whatever the value holds); true when `value` was longer and was cut there.
+pub(crate) fn shorten(value: &str, max_chars: usize) -> (String, bool) {
+    let mut out = String::new();
     for (count, c) in value.chars().enumerate() {
-        if count == MAX_SHOWN_CHARS {
-            out.push_str(&format!("...' ({} bytes)", value.len()));
-            return out;
+        if count == max_chars {
+            return (out, true);
         }
         if c.is_control() {
             out.extend(c.escape_default());
@@ -898,8 +906,7 @@ pub fn quote(value: &str) -> String {
             out.push(c);
         }
     }
-    out.push('\'');
-    out
+    (out, false)
 }
 
 fn percent_decode(s: &str) -> String {

@@ -7,7 +7,7 @@ mod common;
 
 use std::ffi::{c_void, CStr};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -515,8 +515,16 @@ fn discovery_reports_fetch_failing_once_per_streak_then_recovered() {
 
 static HEALTHY: AtomicBool = AtomicBool::new(true);
 
+/// What registrar_health_check_set_reason returned in the last failing check (-1: not called).
+static SET_REASON: AtomicI32 = AtomicI32::new(-1);
+
 unsafe extern "C" fn flag_health(_user_data: *mut c_void) -> i32 {
-    HEALTHY.load(Ordering::SeqCst) as i32
+    let healthy = HEALTHY.load(Ordering::SeqCst);
+    if !healthy {
+        let status = registrar_health_check_set_reason(b"db unreachable\0".as_ptr().cast());
+        SET_REASON.store(status as i32, Ordering::SeqCst);
+    }
+    healthy as i32
 }
 
 #[test]
@@ -560,8 +568,11 @@ fn a_failing_health_check_is_a_status_change_caused_by_the_health_check_and_drai
     })
     .expect("DOWN by the health check");
     assert_eq!(down.cause, REGISTRAR_CAUSE_HEALTH_CHECK);
-    assert!(
-        down.reason.as_deref().unwrap().contains("health check"),
+    assert_eq!(SET_REASON.load(Ordering::SeqCst), REGISTRAR_OK as i32);
+    // The reason the check gave (registrar_health_check_set_reason), after the agent's prefix.
+    assert_eq!(
+        down.reason.as_deref(),
+        Some("health check failing: the health check failed: db unreachable"),
         "{down:?}"
     );
 

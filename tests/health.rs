@@ -76,6 +76,8 @@ struct Health {
     running: AtomicI32,
     most_running: AtomicI32,
     freed: AtomicU32,
+    /// What registrar_health_check_set_reason returned in the last failing call (0: OK).
+    set_reason: AtomicI32,
 }
 
 unsafe extern "C" fn check_health(user_data: *mut c_void) -> i32 {
@@ -88,7 +90,12 @@ unsafe extern "C" fn check_health(user_data: *mut c_void) -> i32 {
         std::thread::sleep(Duration::from_millis(10));
     }
     health.running.fetch_sub(1, Ordering::SeqCst);
-    health.healthy.load(Ordering::SeqCst) as i32
+    let healthy = health.healthy.load(Ordering::SeqCst);
+    if !healthy {
+        let status = registrar_health_check_set_reason(b"db unreachable\0".as_ptr().cast());
+        health.set_reason.store(status as i32, Ordering::SeqCst);
+    }
+    healthy as i32
 }
 
 unsafe extern "C" fn free_health(user_data: *mut c_void) {
@@ -129,6 +136,15 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
     let snap = snapshot(&client);
     assert_eq!(snap["health"]["healthy"], false, "{snap}");
     assert_eq!(snap["host_status"], "UP", "{snap}");
+    // The reason the check gave with registrar_health_check_set_reason.
+    assert_eq!(
+        health.set_reason.load(Ordering::SeqCst),
+        REGISTRAR_OK as i32
+    );
+    assert_eq!(
+        snap["health"]["last_failure"], "the health check failed: db unreachable",
+        "{snap}"
+    );
     let metrics = metrics_of(&app);
     assert!(
         metrics

@@ -29,7 +29,7 @@ pub use client::*;
 pub use config::*;
 pub use discovery::*;
 pub use events::*;
-pub use health::registrar_health_check;
+pub use health::{registrar_health_check, registrar_health_check_set_reason};
 pub use last_error::registrar_last_error_message;
 pub use metrics::registrar_metrics_text;
 pub use settings::*;

@@ -2,7 +2,7 @@
  * The C API without a registry: misuse (NULL for every pointer argument, invalid UTF-8,
  * unknown settings, bad values, invalid enum ints), the last-error buffer, status names,
  * lifecycle corner cases (stop before start, double stop, free without stop, free(NULL)),
- * log callbacks against an unreachable registry, and fork().
+ * log callbacks against an unreachable registry, health check reasons given wrongly, and fork().
  *
  * The "registry" here is a closed loopback port, so requests fail at once (connection refused)
  * and nothing leaves the machine. Exit code 0 when every check passed.
@@ -765,6 +765,84 @@ static void test_health_check_misuse(void) {
     }
 }
 
+/* ---- a health check's reason: registrar_health_check_set_reason misused ------------------ */
+typedef struct {
+    pthread_mutex_t lock;
+    int calls;
+    registrar_status null_st, utf8_st, ok_st;
+    char null_msg[256], utf8_msg[256];
+} reason_probe;
+
+/* Gives a NULL and a non-UTF-8 reason (refused), then a good one, and fails. */
+static int32_t misusing_check(void *user_data) {
+    reason_probe *p = user_data;
+    char null_msg[256], utf8_msg[256];
+    registrar_status null_st = registrar_health_check_set_reason(NULL);
+    registrar_last_error_message(null_msg, sizeof null_msg);
+    registrar_status utf8_st = registrar_health_check_set_reason("disk \xff full");
+    registrar_last_error_message(utf8_msg, sizeof utf8_msg);
+    registrar_status ok_st = registrar_health_check_set_reason("disk full");
+    pthread_mutex_lock(&p->lock);
+    if (p->calls++ == 0) {
+        p->null_st = null_st;
+        p->utf8_st = utf8_st;
+        p->ok_st = ok_st;
+        memcpy(p->null_msg, null_msg, sizeof null_msg);
+        memcpy(p->utf8_msg, utf8_msg, sizeof utf8_msg);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static void test_health_check_reason_misuse(void) {
+    /* Outside a check: the arguments are checked first, then where it is called from. */
+    CHECK_NULL_ARG(registrar_health_check_set_reason(NULL), "registrar_health_check_set_reason",
+                   "reason");
+    CHECK_STATUS(registrar_health_check_set_reason("\xff"), REGISTRAR_ERR_INVALID_UTF8);
+    CHECK(tu_contains(tu_last_error(), "'reason'"), "names the argument: %s", tu_last_error());
+    CHECK_STATUS(registrar_health_check_set_reason("db unreachable"), REGISTRAR_ERR_INVALID_ARGUMENT);
+    CHECK(tu_contains(tu_last_error(), "registrar_health_check_set_reason") &&
+              tu_contains(tu_last_error(), "not called from a health check"),
+          "says it is not in a check: %s", tu_last_error());
+
+    /* Inside a check (which runs although the registry is unreachable): the same refusals,
+     * and the good reason is the failure's. */
+    static reason_probe p;
+    memset(&p, 0, sizeof p);
+    pthread_mutex_init(&p.lock, NULL);
+    registrar_config *cfg = good_config("c-health-reason");
+    CHECK_STATUS(registrar_config_set(cfg, "health_interval", "0.1"), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_set(cfg, "health_threshold", "1"), REGISTRAR_OK);
+    registrar_client *client = NULL;
+    CHECK_STATUS(registrar_client_new(cfg, &client), REGISTRAR_OK);
+    registrar_config_free(cfg);
+    CHECK_STATUS(registrar_client_set_health_check(client, misusing_check, &p, NULL), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_start(client), REGISTRAR_OK);
+    char snap[4096];
+    size_t len = 0;
+    int found = 0;
+    for (int i = 0; i < 100 && !found; i++) {
+        tu_sleep_ms(50);
+        CHECK_STATUS(registrar_client_snapshot_json(client, snap, sizeof snap, &len), REGISTRAR_OK);
+        found = tu_contains(snap, "\"last_failure\":\"the health check failed: disk full\"");
+    }
+    CHECK(found, "the snapshot's last_failure is the check's reason: %s", snap);
+    CHECK_STATUS(registrar_client_stop(client, 1000), REGISTRAR_OK);
+    pthread_mutex_lock(&p.lock);
+    CHECK(p.calls >= 1, "the check ran (%d calls)", p.calls);
+    CHECK(p.null_st == REGISTRAR_ERR_NULL_ARGUMENT && tu_contains(p.null_msg, "'reason'"),
+          "NULL in a check: %s '%s'", registrar_status_str((int32_t)p.null_st), p.null_msg);
+    CHECK(p.utf8_st == REGISTRAR_ERR_INVALID_UTF8 && tu_contains(p.utf8_msg, "'reason'"),
+          "invalid UTF-8 in a check: %s '%s'", registrar_status_str((int32_t)p.utf8_st), p.utf8_msg);
+    CHECK(p.ok_st == REGISTRAR_OK, "a good reason in a check: %s",
+          registrar_status_str((int32_t)p.ok_st));
+    pthread_mutex_unlock(&p.lock);
+    registrar_client_free(client);
+    /* The check's call is over: outside again. */
+    CHECK_STATUS(registrar_health_check_set_reason("late"), REGISTRAR_ERR_INVALID_ARGUMENT);
+    pthread_mutex_destroy(&p.lock);
+}
+
 static void test_fork(void) {
     registrar_client *c = good_client("c-fork");
     CHECK_STATUS(registrar_client_start(c), REGISTRAR_OK); /* worker + HTTP thread running */
@@ -841,6 +919,7 @@ int main(void) {
     test_lifecycle_misuse();
     test_log_callbacks();
     test_health_check_misuse();
+    test_health_check_reason_misuse();
     test_fork();
     return tu_finish("test_api");
 }

@@ -6,6 +6,8 @@
  *     that is not the caller's, and nothing after stop returns; free_user_data runs once;
  *   - the instance deleted from the registry behind the client's back: REGISTRATION_LOST
  *     (cause NOT_FOUND, a reason) then REREGISTERED;
+ *   - a failing health check that gives a reason (registrar_health_check_set_reason): the
+ *     STATUS_CHANGED to DOWN (cause HEALTH_CHECK) carries it;
  *   - a discovery cache sees DISCOVERY_READY (version 1), then DISCOVERY_CHANGED when another
  *     instance registers, and nothing after stop returns;
  *   - NULL handles are refused.
@@ -188,6 +190,53 @@ static void test_lost_and_reregistered(void) {
     registrar_client_free(c);
 }
 
+/* Healthy until told otherwise; then fails and says why. */
+static volatile int check_fails;
+static int32_t reasoned_check(void *user_data) {
+    (void)user_data;
+    if (!__atomic_load_n(&check_fails, __ATOMIC_SEQ_CST)) return 1;
+    registrar_health_check_set_reason("db unreachable");
+    return 0;
+}
+
+static void test_health_check_reason(void) {
+    char id[128];
+    static recorder r;
+    recorder_init(&r);
+    snprintf(id, sizeof id, "c-%ld-health", (long)getpid());
+    registrar_config *cfg = fast_config(id);
+    CHECK_STATUS(registrar_config_set(cfg, "REGISTRY_HEALTH_INTERVAL", "0.2"), REGISTRAR_OK);
+    CHECK_STATUS(registrar_config_set(cfg, "REGISTRY_HEALTH_THRESHOLD", "1"), REGISTRAR_OK);
+    registrar_client *c = NULL;
+    CHECK_STATUS(registrar_client_new(cfg, &c), REGISTRAR_OK);
+    registrar_config_free(cfg);
+    CHECK_STATUS(registrar_client_set_event_listener(c, on_event, &r, NULL), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_set_health_check(c, reasoned_check, NULL, NULL), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_set_status(c, REGISTRAR_INSTANCE_UP), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_start(c), REGISTRAR_OK);
+    CHECK_STATUS(registrar_client_wait_registered(c, 10000), REGISTRAR_OK);
+    __atomic_store_n(&check_fails, 1, __ATOMIC_SEQ_CST);
+    int down = wait_for(&r, REGISTRAR_EVENT_STATUS_CHANGED, 0, 10000);
+    CHECK(down > 0, "STATUS_CHANGED when the check fails (%d)", down);
+    if (down > 0) {
+        CHECK(r.statuses[down] == REGISTRAR_INSTANCE_DOWN &&
+                  r.causes[down] == REGISTRAR_CAUSE_HEALTH_CHECK,
+              "DOWN by the health check (status %d cause %d)", r.statuses[down], r.causes[down]);
+        CHECK(r.has_reason[down] &&
+                  tu_contains(r.reasons[down], "the health check failed: db unreachable"),
+              "with the check's reason: '%s'", r.reasons[down]);
+    }
+    char body[4096];
+    double deadline = tu_now_ms() + 10000;
+    while (!(tu_get_instance(url, APP, id, NULL, body, sizeof body) == 200 &&
+             tu_contains(body, "\"DOWN\"")) &&
+           tu_now_ms() < deadline)
+        tu_sleep_ms(50);
+    CHECK(tu_contains(body, "\"DOWN\""), "the registry shows DOWN");
+    CHECK_STATUS(registrar_client_stop(c, 5000), REGISTRAR_OK);
+    registrar_client_free(c);
+}
+
 static void test_discovery(void) {
     char id[128];
     static recorder r;
@@ -242,6 +291,7 @@ int main(void) {
     test_null();
     test_client_order();
     test_lost_and_reregistered();
+    test_health_check_reason();
     test_discovery();
     return tu_finish("test_events");
 }

@@ -260,6 +260,7 @@ FUNCTIONS: "Dict[str, Tuple[Any, List[Any]]]" = {
     ),
     "registrar_instance_list_free": (None, [list_p]),
     "registrar_instance_status_str": (c_char_p, [c_int32]),
+    "registrar_health_check_set_reason": (c_enum, [c_char_p]),
     "registrar_last_error_message": (c_size_t, [char_buf, c_size_t]),
     "registrar_metrics_text": (c_enum, [char_buf, c_size_t, POINTER(c_size_t)]),
     "registrar_setting_count": (c_size_t, []),
