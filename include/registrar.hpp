@@ -90,7 +90,8 @@ enum class LogLevel : int32_t {
 /// Receives the library's log messages on its background thread (see set_logger).
 using Logger = std::function<void(LogLevel, std::string_view)>;
 
-/// The service's health: true when healthy (see Client::set_health_check).
+/// The service's health: true when healthy; throws (or returns false) when not, and what() is
+/// then the reason (see Client::set_health_check).
 using HealthCheck = std::function<bool()>;
 
 /// What happened (values of registrar_event_kind; the header documents each).
@@ -238,11 +239,16 @@ inline void log_trampoline(void *user_data, int32_t level, const char *message) 
     }
 }
 
-/// A check that throws counts as failing.
+/// A check that throws counts as failing, with what() as the reason registrar reports.
 inline int32_t health_trampoline(void *user_data) {
     try {
         return (*static_cast<HealthCheck *>(user_data))() ? 1 : 0;
+    } catch (const std::exception &e) {
+        // Refused only if what() is not UTF-8: then the failure goes without a reason.
+        (void)registrar_health_check_set_reason(e.what());
+        return 0;
     } catch (...) {
+        (void)registrar_health_check_set_reason("an exception that is not a std::exception");
         return 0;
     }
 }
@@ -352,6 +358,10 @@ public:
     /// library's (bounded by REGISTRY_TIMEOUT, never twice at once): the instance is registered
     /// DOWN after REGISTRY_HEALTH_THRESHOLD failures (false, or an exception) in a row, with
     /// the status set by set_status again after as many passes. An empty one removes it.
+    /// To say why it fails, throw: the exception's what() is the reason registrar logs and
+    /// reports ("the health check failed: <what()>" in the STATUS_CHANGED event and the
+    /// snapshot's health.last_failure); or call registrar_health_check_set_reason and return
+    /// false.
     void set_health_check(HealthCheck check) {
         if (!check) {
             detail::check(registrar_client_set_health_check(handle_.get(), nullptr, nullptr, nullptr));

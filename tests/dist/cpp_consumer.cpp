@@ -5,7 +5,8 @@
 // choose_url gives its URL; stop deregisters and the Discovery sees it gone; moved-from handles
 // are safe to destroy. Then events and the health check through the C++ layer: a failing check
 // (false, or an exception) turns the instance DOWN in the registry and a passing one UP again,
-// each with a StatusChanged event caused by the health check; Stopped is the last event.
+// each with a StatusChanged event caused by the health check (the exception's what() is its
+// reason); Stopped is the last event.
 // Prints "N passed, N failed" and exits non-zero on a failure.
 #include <atomic>
 #include <chrono>
@@ -134,6 +135,10 @@ static void events_and_health(const std::string &id) {
     int thrown = client_events.wait_for(registrar::EventKind::StatusChanged,
                                         registrar::InstanceStatus::Down, up < 0 ? 0 : up + 1);
     expect(thrown >= 0, "a check that throws counts as failing: DOWN again");
+    std::string thrown_reason = thrown >= 0 ? client_events.copy()[thrown].reason : "";
+    expect(thrown_reason.find("the health check failed: the check's own failure") !=
+               std::string::npos,
+           "with what() as the reason: '" + thrown_reason + "'");
     expect(checks.load() >= 6, "the check ran " + std::to_string(checks.load()) + " times");
 
     client.stop(10s);
