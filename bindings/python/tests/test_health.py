@@ -5,6 +5,7 @@ and UP after as many passes; a drain is seen by a discovery cache in another pro
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import textwrap
 import threading
@@ -38,6 +39,8 @@ def test_a_flapping_python_check_turns_the_registry_down_and_up_again(make_clien
     snap = client.snapshot()
     assert snap["health"]["healthy"] is False, snap
     assert snap["host_status"] == "UP", snap
+    # A falsy result is the failure's reason.
+    assert snap["health"]["last_failure"] == "the health check failed: it returned False", snap
     assert client.info().status == registrar.Status.DOWN
 
     healthy[0] = True
@@ -51,7 +54,9 @@ def test_a_flapping_python_check_turns_the_registry_down_and_up_again(make_clien
     assert calls[0] == seen, "no check after close"
 
 
-def test_a_raising_check_counts_as_failure(make_client, registry):
+def test_a_raising_check_counts_as_failure_and_its_exception_is_the_reason(
+    make_client, registry, caplog
+):
     failing = [False]
 
     def check() -> bool:
@@ -59,15 +64,31 @@ def test_a_raising_check_counts_as_failure(make_client, registry):
             raise RuntimeError("database unreachable")
         return True
 
+    events = []
     client = make_client(**FAST_HEALTH)
+    client.on_event(events.append)
     client.set_health_check(check)
     client.set_status("UP")
     client.start()
     client.wait_registered(timeout=5)
     app, iid = client.app_name, client.instance_id
     registry.wait_status(app, iid, "UP")
+    caplog.set_level(logging.DEBUG, logger="registrar")
     failing[0] = True
     registry.wait_status(app, iid, "DOWN")
+    # The exception is the reason: in the snapshot, the event, and the library's log.
+    expected = "the health check failed: RuntimeError: database unreachable"
+    assert client.snapshot()["health"]["last_failure"] == expected
+    down = [
+        e for e in events
+        if e.kind is registrar.EventKind.STATUS_CHANGED and e.status is registrar.Status.DOWN
+    ]
+    assert down and down[0].cause is registrar.EventCause.HEALTH_CHECK, events
+    assert down[0].reason == f"health check failing: {expected}", down
+    assert any(expected in r.getMessage() for r in caplog.records), caplog.text
+    # ... and the DEBUG log of the exception carries its traceback.
+    raised = [r for r in caplog.records if r.getMessage().startswith("health check raised")]
+    assert raised and raised[0].exc_info is not None, caplog.text
     failing[0] = False
     registry.wait_status(app, iid, "UP")
     # Removing the check gives the host's status back at once, whatever the verdict.

@@ -324,18 +324,48 @@ def _free_trampoline(user_data: Optional[int]) -> None:
 _health_checks: Dict[int, Any] = {}
 
 
+# Longest repr of a falsy result quoted in a reason (the library cuts reasons at 512
+# characters anyway).
+_MAX_RESULT_REPR = 200
+
+
 def _health_trampoline(user_data: Optional[int]) -> int:
     entry = _health_checks.get(user_data or 0)
     if entry is None:
         return 0
     try:
-        return 1 if entry[0]() else 0
+        result = entry[0]()
+        if result:
+            return 1
+        try:
+            shown = repr(result)
+        except BaseException:  # a __repr__ that raises
+            shown = f"a {type(result).__name__}"
+        if len(shown) > _MAX_RESULT_REPR:
+            shown = shown[:_MAX_RESULT_REPR] + "..."
+        reason = f"it returned {shown}"
     except BaseException as e:  # raising means unhealthy; never let it reach the library
         try:
-            _package_logger().debug("health check raised %r", e)
+            _package_logger().debug("health check raised %r", e, exc_info=True)
         except BaseException:
             pass
-        return 0
+        try:
+            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        except BaseException:  # a __str__ that raises too
+            reason = type(e).__name__
+    _give_reason(reason)
+    return 0
+
+
+def _give_reason(reason: str) -> None:
+    """Hands the library the reason of the failure being returned (on this, the library's
+    thread, during the check's call: that is where registrar_health_check_set_reason looks)."""
+    try:
+        # A NUL would end the C string early: written out instead, as the Go wrapper does.
+        text = reason.replace("\x00", "\\x00").encode("utf-8", "replace")
+        lib.registrar_health_check_set_reason(text)
+    except BaseException:  # the failure stands without a reason
+        pass
 
 
 def _free_health_trampoline(user_data: Optional[int]) -> None:
@@ -683,7 +713,11 @@ class Client:
         """Lets the service's health decide the registry status: once started, ``check()`` is
         called every REGISTRY_HEALTH_INTERVAL seconds (default 10) on a thread of the
         library's; a truthy result means healthy, a falsy one or an exception (logged at DEBUG
-        to the "registrar" logger) unhealthy. After REGISTRY_HEALTH_THRESHOLD (default 3)
+        to the "registrar" logger, with its traceback) unhealthy. The failure's reason, which
+        registrar logs and reports (``STATUS_CHANGED`` event reason, ``snapshot()["health"]
+        ["last_failure"]``, as "the health check failed: <reason>"), is ``"Type: message"`` of
+        the exception, or ``"it returned <repr>"`` of the falsy result: raise to say why.
+        After REGISTRY_HEALTH_THRESHOLD (default 3)
         failures in a row the instance is registered DOWN; after as many passes, with the
         status set by :meth:`set_status` again. Each call is bounded by REGISTRY_TIMEOUT: a
         call that takes longer counts as a failure and no other starts until it returns
