@@ -51,11 +51,20 @@ static void rg_log_free(void *user_data) {
 
 // ---- health checks: C -> Go (the exported functions live in health.go) ----
 
-extern int32_t registrarGoHealth(uintptr_t handle);
+extern int32_t registrarGoHealth(uintptr_t handle, char **reason);
 extern void registrarGoFreeHealth(uintptr_t handle);
 
+// The Go check hands back why it failed as a malloc'd string; it is given to the library
+// here, on the thread the library runs the check on and during the call (where
+// registrar_health_check_set_reason looks), then freed.
 static int32_t rg_health_trampoline(void *user_data) {
-	return registrarGoHealth((uintptr_t)user_data);
+	char *reason = NULL;
+	int32_t healthy = registrarGoHealth((uintptr_t)user_data, &reason);
+	if (reason != NULL) {
+		if (healthy == 0) (void)registrar_health_check_set_reason(reason);
+		free(reason);
+	}
+	return healthy;
 }
 
 static void rg_health_free(void *user_data) {

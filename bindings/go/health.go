@@ -9,7 +9,11 @@ package registrar
 */
 import "C"
 
-import "runtime/cgo"
+import (
+	"fmt"
+	"runtime/cgo"
+	"strings"
+)
 
 // HealthFunc reports the service's health: nil when healthy, an error saying why not.
 //
@@ -20,6 +24,10 @@ import "runtime/cgo"
 // set by SetStatus again. A call is bounded by the configured Timeout: one that takes longer
 // counts as a failure, and no other call starts until it returns. A panic is recovered and
 // counts as a failure. Heartbeats never wait for it. No call starts after Close returns.
+//
+// The error's text (for a panic, "panic: " and the value) is the failure's reason: the
+// library logs it and reports it as "the health check failed: <reason>" in the StatusChanged
+// event and the snapshot's health.last_failure (at most 512 characters are kept).
 type HealthFunc func() error
 
 // setHealthCheck installs f (nil removes the current check) through install, which hands the
@@ -37,10 +45,14 @@ func setHealthCheck(f HealthFunc, install func(handle uintptr) error) error {
 	return nil
 }
 
+// registrarGoHealth runs the check; when it fails, *reason receives why, in C memory (the
+// caller, rg_health_trampoline, hands it to the library and frees it).
+//
 //export registrarGoHealth
-func registrarGoHealth(handle C.uintptr_t) (healthy C.int32_t) {
+func registrarGoHealth(handle C.uintptr_t, reason **C.char) (healthy C.int32_t) {
 	defer func() {
 		if r := recover(); r != nil { // a panicking check is a failing one; never unwind into C
+			*reason = C.CString(healthReason(fmt.Sprintf("panic: %v", r)))
 			healthy = 0
 		}
 	}()
@@ -49,9 +61,24 @@ func registrarGoHealth(handle C.uintptr_t) (healthy C.int32_t) {
 		return 0
 	}
 	if err := f(); err != nil {
+		*reason = C.CString(healthReason(err.Error()))
 		return 0
 	}
 	return 1
+}
+
+// maxHealthReason bounds the text copied into C memory per failing check; the library keeps
+// at most 512 characters (up to 4 bytes each) of it anyway.
+const maxHealthReason = 2048
+
+// healthReason is text as the library accepts it: no NUL (C.CString would cut there, the rest
+// would be lost silently), valid UTF-8 (an error may wrap raw bytes), bounded.
+func healthReason(text string) string {
+	if len(text) > maxHealthReason {
+		text = text[:maxHealthReason]
+	}
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	return strings.ReplaceAll(text, "\x00", "\\x00")
 }
 
 //export registrarGoFreeHealth

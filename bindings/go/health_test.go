@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,17 @@ func waitStatus(t *testing.T, url, app, id, status string) {
 		inst, found := lookup(t, url, app, id, false)
 		return found && inst.Status == status
 	})
+}
+
+// nextStatusChange returns the next StatusChanged event to status (within 10 s).
+func nextStatusChange(t *testing.T, ch <-chan Event, status Status) Event {
+	t.Helper()
+	for {
+		ev, _ := next(t, ch, EventStatusChanged, 10*time.Second)
+		if ev.Status == status {
+			return ev
+		}
+	}
 }
 
 func TestHealthFuncFlapsTheRegistryStatus(t *testing.T) {
@@ -60,7 +72,8 @@ func TestHealthFuncFlapsTheRegistryStatus(t *testing.T) {
 	var snap struct {
 		HostStatus string `json:"host_status"`
 		Health     struct {
-			Healthy bool `json:"healthy"`
+			Healthy     bool   `json:"healthy"`
+			LastFailure string `json:"last_failure"`
 		} `json:"health"`
 	}
 	if err := json.Unmarshal(raw, &snap); err != nil {
@@ -69,12 +82,25 @@ func TestHealthFuncFlapsTheRegistryStatus(t *testing.T) {
 	if snap.Health.Healthy || snap.HostStatus != "UP" {
 		t.Fatalf("snapshot while failing: %s", raw)
 	}
+	// The error's text is the failure's reason: in the snapshot and the StatusChanged event.
+	const reason = "the health check failed: database unreachable"
+	if snap.Health.LastFailure != reason {
+		t.Fatalf("last_failure %q, want %q", snap.Health.LastFailure, reason)
+	}
+	down := nextStatusChange(t, c.Events(), StatusDown)
+	if down.Cause != CauseHealthCheck || down.Reason != "health check failing: "+reason {
+		t.Fatalf("DOWN event: %+v", down)
+	}
 	failing.Store(false)
 	waitStatus(t, url, app, id, "UP")
 
-	// A panicking check is a failing one, and the process survives it.
+	// A panicking check is a failing one, and the process survives it; the panic is the reason.
 	panicking.Store(true)
 	waitStatus(t, url, app, id, "DOWN")
+	down = nextStatusChange(t, c.Events(), StatusDown)
+	if want := "health check failing: the health check failed: panic: the check blew up"; down.Reason != want {
+		t.Fatalf("DOWN event after a panic: %+v, want reason %q", down, want)
+	}
 	panicking.Store(false)
 	waitStatus(t, url, app, id, "UP")
 
@@ -156,5 +182,20 @@ func TestCloseDrainsAsDownThenDeletes(t *testing.T) {
 	}
 	if _, found := lookup(t, url, c.AppName(), c.InstanceID(), false); found {
 		t.Fatal("still registered after Shutdown")
+	}
+}
+
+// Error texts reach the library intact where they can: a NUL would end the C string early and
+// invalid UTF-8 would be refused (the failure would then go without its reason).
+func TestHealthReasonIsTextTheLibraryAccepts(t *testing.T) {
+	for in, want := range map[string]string{
+		"db unreachable":          "db unreachable",
+		"nul\x00inside":           `nul\x00inside`,
+		"raw \xff byte":           "raw \uFFFD byte",
+		strings.Repeat("é", 2000): strings.Repeat("é", maxHealthReason/2),
+	} {
+		if got := healthReason(in); got != want {
+			t.Errorf("healthReason(%.20q) = %.20q (%d bytes), want %.20q", in, got, len(got), want)
+		}
 	}
 }
