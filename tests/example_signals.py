@@ -13,7 +13,8 @@ checks for every language:
    1 because stop reported that the registry was not told.
 4. Health from the environment alone (real server): the example's own health check
    (REGISTER_UNHEALTHY_FILE: unhealthy while the file exists) and REGISTRY_HEALTH_URL (a tiny
-   local HTTP server answering 200 or 503) each turn the registry's status DOWN and UP again.
+   local HTTP server answering 200 or 503) each turn the registry's status DOWN and UP again;
+   the example's check gives a reason, which its printed DOWN event (REGISTER_EVENTS=1) shows.
 5. Drain from the environment alone (REGISTRY_DRAIN_SECONDS): after SIGTERM the registry shows
    the instance DOWN while the example still runs, then it is gone and the example exits 0.
 
@@ -258,11 +259,14 @@ def health(command, registry):
     with tempfile.TemporaryDirectory() as scratch:
         sick = os.path.join(scratch, "unhealthy")
         example = Example(command, "health-file", REGISTRY_URL=registry,
-                          REGISTER_UNHEALTHY_FILE=sick, **FAST_HEALTH)
+                          REGISTER_UNHEALTHY_FILE=sick, REGISTER_EVENTS="1", **FAST_HEALTH)
         iid = f"signals-{os.getpid()}-health-file"
         ok = example.wait_line("registered ", 30) is not None and shows(registry, iid, "UP")
         open(sick, "w").close()
         ok = ok and shows(registry, iid, "DOWN")
+        # The check says why: its reason is in the STATUS_CHANGED event the example prints.
+        told = example.wait_line(f"{sick} exists", 5) is not None
+        check(told, "health: the check's reason ('<file> exists') is in the DOWN event")
         os.remove(sick)
         ok = ok and shows(registry, iid, "UP")
         example.signal(signal.SIGTERM)

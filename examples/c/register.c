@@ -23,8 +23,8 @@
  *       REGISTRY_HEALTH_INTERVAL s; after REGISTRY_HEALTH_THRESHOLD failures in a row the
  *       registry shows DOWN, after as many passes UP again.
  *   REGISTER_UNHEALTHY_FILE=/tmp/sick   this example's own health check (a C callback, the API a
- *       service uses to report its health): unhealthy while that file exists. It replaces
- *       REGISTRY_HEALTH_URL.
+ *       service uses to report its health): unhealthy while that file exists, with the reason
+ *       "/tmp/sick exists". It replaces REGISTRY_HEALTH_URL.
  *   REGISTRY_DRAIN_SECONDS=10   on SIGINT/SIGTERM the instance is registered DOWN at once and
  *       stays listed, heartbeating, for 10 s (callers' caches drop it), then deleted.
  *
@@ -128,10 +128,17 @@ static void event_to_stderr(void *user_data, const registrar_event *event) {
             event->reason ? event->reason : "");
 }
 
-/* REGISTER_UNHEALTHY_FILE: healthy (nonzero) unless the file exists. Called on the library's
- * health check thread every REGISTRY_HEALTH_INTERVAL; it must return within REGISTRY_TIMEOUT. */
+/* REGISTER_UNHEALTHY_FILE: healthy (nonzero) unless the file exists, and then it says so: the
+ * reason is what the library logs and reports ("the health check failed: /tmp/sick exists").
+ * Called on the library's health check thread every REGISTRY_HEALTH_INTERVAL; it must return
+ * within REGISTRY_TIMEOUT. */
 static int32_t file_health(void *user_data) {
-    return access((const char *)user_data, F_OK) != 0;
+    const char *file = user_data;
+    if (access(file, F_OK) != 0) return 1;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s exists", file);
+    (void)registrar_health_check_set_reason(reason); /* copied: reason may go once it returns */
+    return 0;
 }
 
 /* Waits up to `ms` for SIGINT/SIGTERM; returns the signal number or 0. */

@@ -55,8 +55,14 @@ def main() -> int:
 
     unhealthy_file = os.environ.get("REGISTER_UNHEALTHY_FILE")
     if unhealthy_file:
-        # Called on the library's health check thread; truthy = healthy, raising = unhealthy.
-        client.set_health_check(lambda: not os.path.exists(unhealthy_file))
+        # Called on the library's health check thread; truthy = healthy, raising = unhealthy
+        # with the exception as the reason the library logs and reports.
+        def file_health() -> bool:
+            if os.path.exists(unhealthy_file):
+                raise RuntimeError(f"{unhealthy_file} exists")
+            return True
+
+        client.set_health_check(file_health)
 
     name = f"{client.app_name}/{client.instance_id}"
     client.up()  # ready for traffic: the first registration already says UP
