@@ -23,15 +23,21 @@
 //! with checks cost one thread, not 1,000. A call waits behind another client's only briefly:
 //! one not answered within [`NUDGE_AFTER`] while every runner is busy (a slow or hung check)
 //! starts another runner, so one client's hung check cannot make another's time out. A spare
-//! runner ends after [`SPARE_KEEP_ALIVE`] without work; the last one ends when no client with
-//! a check is left. So the process has 1 runner, plus about one per check still running.
+//! runner that finds another one idle ends; the last one ends when no client with a check is
+//! left. So the process has 1 runner, plus about one per check still running.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+// What threads wait on here (an idle runner, a host waiting for a call to end) is std's, not
+// parking_lot's: parking_lot keeps its waiters in one process-wide table, and a runner waiting
+// when the host forks stays listed there in the child, where glibc reuses that thread's stack
+// for the child's next threads and the table's links become garbage (a crash seen in the
+// Python fork tests). A std condition variable keeps no state outside itself.
+use std::sync::{Condvar as WaitCondvar, Mutex as WaitMutex, MutexGuard as WaitGuard};
 use tokio::sync::{oneshot, Notify};
 
 use crate::health::{HealthConfig, HealthTracker};
@@ -80,9 +86,8 @@ struct Inner {
     last_failure: Option<String>,
     /// The answer of a check that did not return within the timeout.
     outstanding: Option<oneshot::Receiver<Option<CheckResult>>>,
-    /// This client counts as a user of the runner threads (see [`Runners`]) for this
-    /// process (in a fork() child the parent's count is gone).
-    runner_user: Option<u32>,
+    /// The runner threads this client uses (it counts as their user), from its first check.
+    runners: Option<Arc<Runners>>,
 }
 
 /// The part of a client the runner threads share: the check to call and whether a call runs.
@@ -92,8 +97,8 @@ struct Inner {
 struct Slot {
     /// REGISTRY_HEALTH_URL as a check, used while the host has set none.
     url_check: Option<Arc<HealthCheckFn>>,
-    state: Mutex<SlotState>,
-    idle: Condvar,
+    state: WaitMutex<SlotState>,
+    idle: WaitCondvar,
 }
 
 #[derive(Default)]
@@ -115,21 +120,40 @@ impl Slot {
     /// Waits (at most until `deadline`) while a call of this client's check runs, unless this
     /// thread must not wait: the agent thread (heartbeats), a host callback, or a runner
     /// thread (a check waiting for itself). True when no call runs.
-    fn wait_idle(
+    fn wait_idle<'a>(
         &self,
-        state: &mut parking_lot::MutexGuard<'_, SlotState>,
+        mut state: WaitGuard<'a, SlotState>,
         deadline: Instant,
-    ) -> bool {
+    ) -> (WaitGuard<'a, SlotState>, bool) {
         if crate::worker::on_agent_thread() || ON_RUNNER.with(|on| on.get()) {
-            return !state.running;
+            let idle = !state.running;
+            return (state, idle);
         }
         while state.running {
-            if self.idle.wait_until(state, deadline).timed_out() {
-                return !state.running;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (state, false);
             }
+            state = self
+                .idle
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
-        true
+        (state, true)
     }
+
+    fn lock(&self) -> WaitGuard<'_, SlotState> {
+        wait_lock(&self.state)
+    }
+}
+
+/// Locks a std mutex; a panic while it was held (none is expected: host code runs outside
+/// it, under catch_unwind) leaves the data as consistent as any other update.
+fn wait_lock<T>(mutex: &WaitMutex<T>) -> WaitGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One call asked of the runner threads.
@@ -157,14 +181,14 @@ impl HealthWatch {
                 tracker: HealthTracker::new(config.threshold),
                 last_failure: None,
                 outstanding: None,
-                runner_user: None,
+                runners: None,
             }),
             config,
             changed: Notify::new(),
             slot: Arc::new(Slot {
                 url_check,
-                state: Mutex::default(),
-                idle: Condvar::new(),
+                state: WaitMutex::default(),
+                idle: WaitCondvar::new(),
             }),
             metrics,
         }
@@ -185,12 +209,13 @@ impl HealthWatch {
         let configured = check.is_some() || self.slot.url_check.is_some();
         self.metrics.set_healthy(configured.then_some(true));
         let old = {
-            let mut state = self.slot.state.lock();
+            let mut state = self.slot.lock();
             state.generation += 1;
             let old = std::mem::replace(&mut state.host_check, check);
             if old.is_some() {
-                self.slot
-                    .wait_idle(&mut state, Instant::now() + self.config.timeout);
+                let _ = self
+                    .slot
+                    .wait_idle(state, Instant::now() + self.config.timeout);
             }
             old
         };
@@ -200,7 +225,7 @@ impl HealthWatch {
 
     /// A check is configured: the host's or REGISTRY_HEALTH_URL.
     pub(crate) fn configured(&self) -> bool {
-        let state = self.slot.state.lock();
+        let state = self.slot.lock();
         self.slot.current_check(&state).is_some()
     }
 
@@ -262,31 +287,32 @@ impl HealthWatch {
                     _ => inner.outstanding = None,
                 }
             }
-            let pid = std::process::id();
-            if inner.runner_user != Some(pid) {
-                RUNNERS.join(pid);
-                inner.runner_user = Some(pid);
-            }
+            let runners = inner.runners.get_or_insert_with(|| {
+                let runners = runners();
+                runners.join();
+                runners
+            });
+            let runners = Arc::clone(runners);
             let (reply, answer) = oneshot::channel();
-            let generation = self.slot.state.lock().generation;
+            let generation = self.slot.lock().generation;
             let call = Call {
                 slot: Arc::clone(&self.slot),
                 generation,
                 reply,
             };
-            if let Err(why) = RUNNERS.submit(call) {
+            if let Err(why) = runners.submit(call) {
                 return Some(Err(why));
             }
-            answer
+            (answer, runners)
         };
-        let mut answer = answer;
+        let (mut answer, runners) = answer;
         // A call not answered soon may be queued behind another client's slow or hung check:
         // then one more runner is started (see `Runners::nudge`).
         let nudge_after = NUDGE_AFTER.min(self.config.timeout / 4);
         let answered = match tokio::time::timeout(nudge_after, &mut answer).await {
             Ok(answered) => Ok(answered),
             Err(_) => {
-                RUNNERS.nudge();
+                runners.nudge();
                 tokio::time::timeout(self.config.timeout - nudge_after, &mut answer).await
             }
         };
@@ -331,20 +357,20 @@ impl HealthWatch {
         {
             let mut inner = self.inner.lock();
             inner.outstanding = None;
-            if let Some(pid) = inner.runner_user.take() {
-                RUNNERS.leave(pid);
+            if let Some(runners) = inner.runners.take() {
+                runners.leave();
             }
         }
-        let mut state = self.slot.state.lock();
+        let mut state = self.slot.lock();
         state.closed = true;
-        self.slot.wait_idle(&mut state, deadline)
+        self.slot.wait_idle(state, deadline).1
     }
 }
 
 impl Drop for HealthWatch {
     fn drop(&mut self) {
-        if let Some(pid) = self.inner.get_mut().runner_user.take() {
-            RUNNERS.leave(pid);
+        if let Some(runners) = self.inner.get_mut().runners.take() {
+            runners.leave();
         }
     }
 }
@@ -353,34 +379,44 @@ impl Drop for HealthWatch {
 // The runner threads, shared by every client of the process
 
 /// A call not answered after this long may be queued behind a slow or hung check: another
-/// runner is started if none is idle.
-/// (Long enough for a busy machine to schedule a runner that only has quick checks to make,
-/// short next to REGISTRY_TIMEOUT, after which a waiting call would count as a failure.)
+/// runner is started if none is idle. (Long enough for a busy machine to schedule a runner that
+/// only has quick checks to make; short next to REGISTRY_TIMEOUT, after which a waiting call
+/// would count as a failure.)
 const NUDGE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
-/// A spare runner (one more than the one waiting) ends after this long without a call.
-const SPARE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
-static RUNNERS: Runners = Runners {
-    pool: parking_lot::const_mutex(Pool {
-        pid: 0,
-        calls: VecDeque::new(),
-        waiting: 0,
-        threads: 0,
-        starting: 0,
-        users: 0,
-    }),
-    work: Condvar::new(),
-};
+/// The runner threads of this process. A fork() child gets new ones: the parent's threads do
+/// not exist there, and the parent's condition variable may still list them as waiters (a
+/// notification would go to a thread that is not there), so nothing of it is used again.
+static RUNNERS: WaitMutex<Option<Arc<Runners>>> = WaitMutex::new(None);
 
-struct Runners {
-    pool: Mutex<Pool>,
-    /// A call was queued, or the last user left.
-    work: Condvar,
+fn runners() -> Arc<Runners> {
+    let pid = std::process::id();
+    let mut current = wait_lock(&RUNNERS);
+    if let Some(runners) = current.as_ref().filter(|r| r.pid == pid) {
+        return Arc::clone(runners);
+    }
+    // Forgotten, never dropped: the parent's queued calls hold its clients' checks, and
+    // dropping them here would run host code (free_user_data) for checks the child never owned.
+    std::mem::forget(current.take());
+    let runners = Arc::new(Runners {
+        pid,
+        pool: WaitMutex::new(Pool::default()),
+        work: WaitCondvar::new(),
+    });
+    *current = Some(Arc::clone(&runners));
+    runners
 }
 
-struct Pool {
-    /// The process the runner threads belong to: a fork() child has none of them.
+struct Runners {
+    /// The process these runners belong to.
     pid: u32,
+    pool: WaitMutex<Pool>,
+    /// A call was queued, or the last user left.
+    work: WaitCondvar,
+}
+
+#[derive(Default)]
+struct Pool {
     /// Calls not taken by a runner yet.
     calls: VecDeque<Call>,
     /// Runners waiting for a call.
@@ -393,44 +429,30 @@ struct Pool {
     users: usize,
 }
 
-impl Pool {
-    /// In a fork() child the parent's runners, calls and users do not exist: start afresh.
-    /// The queued calls are forgotten, never dropped (dropping runs host code for a check the
-    /// child never owned).
-    fn for_process(&mut self, pid: u32) -> &mut Pool {
-        if self.pid != pid {
-            std::mem::forget(std::mem::take(&mut self.calls));
-            self.pid = pid;
-            self.waiting = 0;
-            self.threads = 0;
-            self.starting = 0;
-            self.users = 0;
-        }
-        self
-    }
-}
-
 impl Runners {
-    fn join(&self, pid: u32) {
-        self.pool.lock().for_process(pid).users += 1;
+    fn join(&self) {
+        wait_lock(&self.pool).users += 1;
     }
 
-    fn leave(&self, pid: u32) {
-        let mut pool = self.pool.lock();
-        if pool.pid == pid {
-            pool.users = pool.users.saturating_sub(1);
-            if pool.users == 0 {
-                // The idle runner ends.
-                self.work.notify_all();
-            }
+    /// A client with a check closed; `self` is dropped here, or forgotten in a fork() child
+    /// (see [`runners`]).
+    fn leave(self: Arc<Self>) {
+        if self.pid != std::process::id() {
+            std::mem::forget(self);
+            return;
+        }
+        let mut pool = wait_lock(&self.pool);
+        pool.users = pool.users.saturating_sub(1);
+        if pool.users == 0 {
+            // The idle runner ends.
+            self.work.notify_all();
         }
     }
 
     /// Queues a call for a runner: an idle one takes it; if none is idle it waits for the
     /// busy one (checks are usually quick), and the client's task nudges if it waits long.
-    fn submit(&'static self, call: Call) -> std::result::Result<(), String> {
-        let mut pool = self.pool.lock();
-        let pool = pool.for_process(std::process::id());
+    fn submit(self: &Arc<Self>, call: Call) -> std::result::Result<(), String> {
+        let mut pool = wait_lock(&self.pool);
         pool.calls.push_back(call);
         if pool.calls.len() <= pool.waiting + pool.starting {
             // (A runner starting takes the queued calls first thing.)
@@ -440,7 +462,7 @@ impl Runners {
         if pool.threads > 0 {
             return Ok(());
         }
-        self.start_runner(pool).map_err(|e| {
+        self.start_runner(&mut pool).map_err(|e| {
             pool.calls.pop_back();
             e
         })
@@ -449,38 +471,33 @@ impl Runners {
     /// A call has waited [`NUDGE_AFTER`]: if calls are still queued with no idle runner to
     /// take them (every runner is busy with a slow or hung check), one more runner starts,
     /// so a check is never held up by another client's for long.
-    fn nudge(&'static self) {
-        let mut pool = self.pool.lock();
-        let pool = pool.for_process(std::process::id());
+    fn nudge(self: &Arc<Self>) {
+        let mut pool = wait_lock(&self.pool);
         if pool.calls.len() > pool.waiting + pool.starting {
             // If it cannot start, the call is answered by the runner that is busy now, or
             // counts as a failure at its timeout.
-            let _ = self.start_runner(pool);
+            let _ = self.start_runner(&mut pool);
         }
     }
 
-    fn start_runner(&'static self, pool: &mut Pool) -> std::result::Result<(), String> {
+    fn start_runner(self: &Arc<Self>, pool: &mut Pool) -> std::result::Result<(), String> {
+        let runners = Arc::clone(self);
         std::thread::Builder::new()
             .name("registrar-health".into())
             // Host code runs here (a Python interpreter, a Go callback): a normal stack.
             .stack_size(2 * 1024 * 1024)
-            .spawn(move || self.serve())
+            .spawn(move || runners.serve())
             .map_err(|e| format!("cannot start a health check thread: {e}"))?;
         pool.threads += 1;
         pool.starting += 1;
         Ok(())
     }
 
-    /// A runner thread: takes calls until no client with a check is left, or it is a spare
-    /// without a call for [`SPARE_KEEP_ALIVE`].
+    /// A runner thread: takes calls until no client with a check is left, or it finds itself
+    /// a spare (another runner is idle).
     fn serve(&self) {
         ON_RUNNER.with(|on| on.set(true));
-        {
-            let mut pool = self.pool.lock();
-            if pool.pid == std::process::id() {
-                pool.starting -= 1;
-            }
-        }
+        wait_lock(&self.pool).starting -= 1;
         while let Some(call) = self.next_call() {
             make(call);
         }
@@ -489,29 +506,22 @@ impl Runners {
     /// The next call for this runner; `None` when it is to end (counted out of the pool
     /// under the same lock, so a call is never queued for a runner that is leaving).
     fn next_call(&self) -> Option<Call> {
-        let mut pool = self.pool.lock();
+        let mut pool = wait_lock(&self.pool);
         loop {
             if let Some(call) = pool.calls.pop_front() {
                 return Some(call);
             }
-            if pool.users == 0 {
+            // One idle runner is enough: a spare (started by a nudge while the others were
+            // busy) ends as soon as it finds another one waiting.
+            if pool.users == 0 || pool.waiting > 0 {
                 break;
             }
-            // The first idle runner waits for the next call; a spare (started by a nudge while
-            // the others were busy) only for a while.
             pool.waiting += 1;
-            let spare = pool.waiting > 1;
-            let timed_out = match spare {
-                true => self.work.wait_for(&mut pool, SPARE_KEEP_ALIVE).timed_out(),
-                false => {
-                    self.work.wait(&mut pool);
-                    false
-                }
-            };
+            pool = self
+                .work
+                .wait(pool)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             pool.waiting -= 1;
-            if timed_out && pool.calls.is_empty() && pool.waiting > 0 {
-                break;
-            }
         }
         pool.threads -= 1;
         None
@@ -527,7 +537,7 @@ fn make(call: Call) {
         reply,
     } = call;
     let check = {
-        let mut state = slot.state.lock();
+        let mut state = slot.lock();
         if state.closed || state.generation != generation {
             drop(state);
             let _ = reply.send(None);
@@ -556,7 +566,7 @@ fn make(call: Call) {
     // so that whoever waits for that (set_check, stop) holds the last one.
     drop(check);
     {
-        let mut state = slot.state.lock();
+        let mut state = slot.lock();
         state.running = false;
         slot.idle.notify_all();
     }

@@ -123,6 +123,38 @@ def test_child_makes_its_own_client(eureka_url, registry: Registry, make_client)
     assert parent.info().state == registrar.State.REGISTERED
 
 
+def test_child_health_checks_run_on_threads_of_its_own(eureka_url, make_client):
+    """The parent's health check threads do not exist in a fork() child: the child's first
+    check must start one of its own rather than queue for a parent's thread, and the parent's
+    idle runner must leave nothing behind that breaks the child (parking_lot's waiter table
+    did: the child crashed in about 1 of 6 runs of a single fork, so this forks 4 times)."""
+    parent = make_client(health_interval=0.1, health_threshold=2)
+    parent.set_health_check(lambda: True)
+    parent.start().wait_registered(timeout=10)
+    deadline = time.monotonic() + 10
+    while parent.snapshot()["health"]["checks"]["passed"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert parent.snapshot()["health"]["checks"]["passed"] >= 2  # the parent's thread runs
+    app = unique_app("child-health")
+
+    def child() -> Dict[str, Any]:
+        calls = []
+        with registrar.Client(from_env=False, url=eureka_url, app_name=app,
+                              health_interval=0.1, health_threshold=2, **FAST) as own:
+            own.set_health_check(lambda: calls.append(1) or True)
+            own.up()
+            own.wait_registered(timeout=10)
+            until = time.monotonic() + 10
+            while len(calls) < 3 and time.monotonic() < until:
+                time.sleep(0.05)
+            return {"calls": len(calls), "health": own.snapshot()["health"]}
+
+    for _ in range(4):
+        result = in_child(child)
+        assert result["calls"] >= 3 and result["health"]["checks"]["failed"] == 0, result
+    assert parent.snapshot()["health"]["healthy"] is True
+
+
 def test_fork_while_another_thread_is_inside_a_call(make_client):
     """A thread of the parent blocked in wait_registered at fork time must not leave the
     child's copy of the client locked."""
