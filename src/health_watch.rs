@@ -84,6 +84,8 @@ pub(crate) struct HealthWatch {
 struct Inner {
     tracker: HealthTracker,
     last_failure: Option<String>,
+    /// When the next check is due, kept while the agent applies a changed verdict.
+    next_due: Option<Instant>,
     /// The answer of a check that did not return within the timeout.
     outstanding: Option<oneshot::Receiver<Option<CheckResult>>>,
     /// The runner threads this client uses (it counts as their user), from its first check.
@@ -97,6 +99,8 @@ struct Inner {
 struct Slot {
     /// REGISTRY_HEALTH_URL as a check, used while the host has set none.
     url_check: Option<Arc<HealthCheckFn>>,
+    /// REGISTRY_TIMEOUT: the bound of one call.
+    timeout: std::time::Duration,
     state: WaitMutex<SlotState>,
     idle: WaitCondvar,
 }
@@ -108,6 +112,8 @@ struct SlotState {
     generation: u64,
     /// A call of this client's check is running now.
     running: bool,
+    /// When it started: it is waited for at most REGISTRY_TIMEOUT from then.
+    started: Option<Instant>,
     /// No call may start any more (the client stopped).
     closed: bool,
 }
@@ -117,9 +123,11 @@ impl Slot {
         state.host_check.clone().or_else(|| self.url_check.clone())
     }
 
-    /// Waits (at most until `deadline`) while a call of this client's check runs, unless this
-    /// thread must not wait: the agent thread (heartbeats), a host callback, or a runner
-    /// thread (a check waiting for itself). True when no call runs.
+    /// Waits (at most until `deadline`, and no longer than REGISTRY_TIMEOUT from the call's
+    /// start: a hung check holds up no stop beyond its own bound, and one already past it not
+    /// at all) while a call of this client's check runs, unless this thread must not wait: the
+    /// agent thread (heartbeats), a host callback, or a runner thread (a check waiting for
+    /// itself). True when no call runs.
     fn wait_idle<'a>(
         &self,
         mut state: WaitGuard<'a, SlotState>,
@@ -130,6 +138,10 @@ impl Slot {
             return (state, idle);
         }
         while state.running {
+            let deadline = match state.started {
+                Some(started) => deadline.min(started + self.timeout),
+                None => deadline,
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return (state, false);
@@ -176,20 +188,23 @@ impl HealthWatch {
             }) as Arc<HealthCheckFn>
         });
         metrics.set_healthy(url_check.as_ref().map(|_| true));
+        let slot = Arc::new(Slot {
+            url_check,
+            timeout: config.timeout,
+            state: WaitMutex::default(),
+            idle: WaitCondvar::new(),
+        });
         HealthWatch {
             inner: Mutex::new(Inner {
                 tracker: HealthTracker::new(config.threshold),
                 last_failure: None,
+                next_due: None,
                 outstanding: None,
                 runners: None,
             }),
             config,
             changed: Notify::new(),
-            slot: Arc::new(Slot {
-                url_check,
-                state: WaitMutex::default(),
-                idle: WaitCondvar::new(),
-            }),
+            slot,
             metrics,
         }
     }
@@ -205,6 +220,7 @@ impl HealthWatch {
             let mut inner = self.inner.lock();
             inner.tracker = HealthTracker::new(self.config.threshold);
             inner.last_failure = None;
+            inner.next_due = None;
         }
         let configured = check.is_some() || self.slot.url_check.is_some();
         self.metrics.set_healthy(configured.then_some(true));
@@ -245,7 +261,14 @@ impl HealthWatch {
     /// Runs checks on schedule until the verdict changes; returns the new verdict (`Err` with
     /// the last failure when it turned unhealthy). Waits for ever while no check is configured.
     pub(crate) async fn next_change(&self) -> CheckResult {
-        let mut due = Instant::now();
+        // The schedule goes on from the last call (not from now: a verdict that just changed
+        // is not checked again at once).
+        let mut due = self
+            .inner
+            .lock()
+            .next_due
+            .take()
+            .unwrap_or_else(Instant::now);
         loop {
             let changed = self.changed.notified();
             if !self.configured() {
@@ -265,6 +288,7 @@ impl HealthWatch {
             // Not made (the check was just replaced): the new one's schedule starts over.
             let Some(result) = result else { continue };
             if let Some(verdict) = self.record(result) {
+                self.inner.lock().next_due = Some(due);
                 return verdict;
             }
         }
@@ -554,6 +578,7 @@ fn make(call: Call) {
             return;
         };
         state.running = true;
+        state.started = Some(Instant::now());
         check
     };
     let result = catch_unwind(AssertUnwindSafe(|| check())).unwrap_or_else(|panic| {
@@ -568,6 +593,7 @@ fn make(call: Call) {
     {
         let mut state = slot.lock();
         state.running = false;
+        state.started = None;
         slot.idle.notify_all();
     }
     let _ = reply.send(Some(result));

@@ -252,13 +252,26 @@ fn a_hanging_check_counts_as_failure_and_never_delays_heartbeats() {
         "UP again once the check answers"
     );
 
-    // Stop while a check hangs: bounded by its timeout, and the instance is deleted.
+    // Stop while a check hangs (longer than its 0.5 s bound already): the DELETE goes out and
+    // stop returns without waiting for the check (it waited up to its own 5 s deadline once),
+    // and so does a second stop.
     health.hang.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1000));
     let started = Instant::now();
-    client.stop(1500).unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3));
+    client.stop(5000).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "stop held up by a hung check: {:?}",
+        started.elapsed()
+    );
     assert_eq!(get_instance(&url, &app, &id, false), None);
+    let started = Instant::now();
+    client.stop(5000).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "a second stop held up by a hung check: {:?}",
+        started.elapsed()
+    );
     let calls = health.calls.load(Ordering::SeqCst);
     health.hang.store(false, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(500));
@@ -525,4 +538,32 @@ fn a_health_check_may_stop_its_own_client_through_the_drain() {
         client.info().state,
         registrar::ffi::registrar_client_state::REGISTRAR_STATE_STOPPED
     );
+}
+
+#[test]
+fn a_changed_verdict_keeps_the_check_schedule() {
+    // Threshold 1: the first (failing) check changes the verdict at once. The next check is
+    // still one interval later, not straight away (it ran twice at start before).
+    let url = shared_url();
+    let app = unique_app("health-schedule");
+    let client = Client::new(
+        &url,
+        &app,
+        &[("health_interval", "10"), ("health_threshold", "1")],
+    )
+    .unwrap();
+    let health = Arc::new(Health::default());
+    install(&client, &health);
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(5000).unwrap();
+    let id = client.instance_id();
+    assert!(registry_shows(&url, &app, &id, "DOWN"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        health.calls.load(Ordering::SeqCst),
+        1,
+        "one check per interval"
+    );
+    client.stop(0).unwrap();
 }
