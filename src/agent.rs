@@ -471,6 +471,16 @@ impl Agent {
                 // `effective_status`), but the registry is only told by the DELETE (or by DOWN
                 // if that fails), whose outcome the task logs.
                 self.shared.changed.notify_all();
+            } else if let Some(until) = state.drain_until {
+                // A second stop during the drain (a second signal, an impatient caller) with
+                // an earlier deadline: the drain ends in time for the DELETE to fit in it,
+                // rather than the task being abandoned at that deadline with the instance
+                // still listed as DOWN.
+                let cut = Instant::now() + self.drain_within(timeout);
+                if cut < until {
+                    state.drain_until = Some(cut);
+                    self.shared.changed.notify_all();
+                }
             }
         }
         // No health check starts any more; the verdict no longer matters.

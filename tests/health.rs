@@ -452,6 +452,30 @@ fn stop_drains_as_down_with_heartbeats_then_deletes() {
 }
 
 #[test]
+fn a_second_stop_with_a_shorter_timeout_cuts_the_drain_short() {
+    // A 30 s drain, then a second stop (a second signal) that allows 1 s: the drain ends so
+    // that the DELETE fits in that second, and both stops succeed. Before, the second stop
+    // abandoned the task at its deadline: both failed and the instance stayed listed as DOWN.
+    let url = shared_url();
+    let app = unique_app("drain-cut");
+    let client = Arc::new(Client::new(&url, &app, &[("drain_seconds", "30")]).unwrap());
+    client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
+    client.start().unwrap();
+    client.wait_registered(5000).unwrap();
+    let id = client.instance_id();
+    assert!(registry_shows(&url, &app, &id, "UP"));
+
+    let first = {
+        let client = client.clone();
+        std::thread::spawn(move || client.stop(0))
+    };
+    assert!(registry_shows(&url, &app, &id, "DOWN"), "draining");
+    client.stop(1000).unwrap();
+    assert_eq!(get_instance(&url, &app, &id, false), None, "deleted");
+    first.join().unwrap().unwrap();
+}
+
+#[test]
 fn a_stop_timeout_shorter_than_the_drain_still_downs_then_deletes_in_time() {
     let url = shared_url();
     let app = unique_app("drain-short");

@@ -421,7 +421,9 @@ func (c *Client) Close() error {
 
 // Shutdown is Close bounded by ctx's deadline instead of Drain + Timeout: a deadline shorter
 // than that cuts the drain short, keeping Timeout (at most half the time left) for the DELETE.
-// (The deregistration itself cannot be interrupted; without a deadline it is Close.)
+// (The deregistration itself cannot be interrupted; without a deadline it is Close.) Called
+// while a Close or Shutdown is draining (a second signal), a deadline that ends sooner cuts
+// that drain short the same way, and both return once the instance is deleted.
 func (c *Client) Shutdown(ctx context.Context) error {
 	var ms uint32
 	if dl, ok := ctx.Deadline(); ok {

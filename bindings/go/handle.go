@@ -38,9 +38,15 @@ func (h *guarded[T]) use(f func(c T) error) error {
 
 // close stops (under the read lock, so calls in flight finish and waiters wake up with
 // ErrShutDown), then frees under the write lock. Only the first call reports the stop's
-// result; closing again returns nil.
+// result; closing again returns nil. Called while another close is under way (draining), a
+// timeout is passed on to the library first, which cuts that drain short if it ends sooner.
 func (h *guarded[T]) close(timeoutMs uint32) error {
-	h.closeMu.Lock()
+	if !h.closeMu.TryLock() {
+		if timeoutMs > 0 {
+			_ = h.use(func(c T) error { return c.stop(timeoutMs) })
+		}
+		h.closeMu.Lock()
+	}
 	defer h.closeMu.Unlock()
 	if h.isClosed {
 		return nil

@@ -183,6 +183,34 @@ func TestCloseDrainsAsDownThenDeletes(t *testing.T) {
 	if _, found := lookup(t, url, c.AppName(), c.InstanceID(), false); found {
 		t.Fatal("still registered after Shutdown")
 	}
+
+	// A Shutdown while a Close drains (a second signal): it cuts that drain short, and both
+	// return nil once the instance is deleted. Before, it waited for the whole 30 s drain.
+	c, err = Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	app, id = c.AppName(), c.InstanceID()
+	waitStatus(t, url, app, id, "UP")
+	go func() { done <- c.Close() }()
+	waitStatus(t, url, app, id, "DOWN")
+	sctx2, scancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel2()
+	if err := c.Shutdown(sctx2); err != nil {
+		t.Fatal(err)
+	}
+	if sctx2.Err() != nil {
+		t.Fatal("the second Shutdown outlived its deadline")
+	}
+	if _, found := lookup(t, url, app, id, false); found {
+		t.Fatal("still registered after the second Shutdown")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the draining Close: %v", err)
+	}
 }
 
 // Error texts reach the library intact where they can: a NUL would end the C string early and

@@ -214,3 +214,31 @@ def test_a_drain_is_seen_by_a_discovery_cache_in_another_process(make_client, re
     assert stopped - started >= 2.0, f"stop covers the drain: {stopped - started:.2f} s"
     assert stopped - started < 2.0 + 5, "and is bounded by drain + REGISTRY_TIMEOUT"
     registry.wait_gone(app, iid, timeout=1)
+
+
+def test_a_second_stop_with_a_shorter_timeout_cuts_the_drain_short(make_client, registry):
+    """A stop from another thread (a second signal) during a 30 s drain, allowing 1 s: the
+    drain ends so that the DELETE fits, and both stops succeed. Before, the second stop gave
+    up at its deadline, both raised, and the instance stayed listed as DOWN."""
+    client = make_client(drain_seconds=30)
+    client.set_status("UP")
+    client.start()
+    client.wait_registered(timeout=5)
+    app, iid = client.app_name, client.instance_id
+    registry.wait_status(app, iid, "UP")
+    outcome = []
+    first = threading.Thread(target=lambda: outcome.append(_outcome(client.stop)))
+    first.start()
+    registry.wait_status(app, iid, "DOWN")
+    client.stop(timeout=1)
+    registry.wait_gone(app, iid, timeout=1)
+    first.join(timeout=10)
+    assert outcome == [None], outcome
+
+
+def _outcome(call):
+    try:
+        call()
+    except registrar.RegistrarError as e:
+        return e
+    return None
