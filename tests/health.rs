@@ -22,19 +22,6 @@ use registrar::ffi::*;
 
 const FAST_HEALTH: [(&str, &str); 2] = [("health_interval", "0.2"), ("health_threshold", "2")];
 
-fn snapshot(client: &Client) -> serde_json::Value {
-    let mut buf = vec![0u8; 8192];
-    let mut len = 0usize;
-    check(registrar_client_snapshot_json(
-        client.ptr,
-        buf.as_mut_ptr().cast(),
-        buf.len(),
-        &mut len,
-    ))
-    .unwrap();
-    serde_json::from_slice(&buf[..len]).unwrap()
-}
-
 /// The metrics lines of this client (its app label), from `registrar_metrics_text`.
 fn metrics_of(app: &str) -> Vec<String> {
     let mut len = 0usize;
@@ -133,7 +120,7 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
         "DOWN after 2 failed checks"
     );
     assert_eq!(client.info().status, REGISTRAR_INSTANCE_DOWN);
-    let snap = snapshot(&client);
+    let snap = client.snapshot();
     assert_eq!(snap["health"]["healthy"], false, "{snap}");
     assert_eq!(snap["host_status"], "UP", "{snap}");
     // The reason the check gave with registrar_health_check_set_reason.
@@ -174,7 +161,7 @@ fn a_flapping_c_health_check_turns_the_registry_down_and_up_again() {
     );
     client.set_status(REGISTRAR_INSTANCE_UP).unwrap();
     assert!(registry_shows(&url, &app, &id, "UP"));
-    let snap = snapshot(&client);
+    let snap = client.snapshot();
     assert_eq!(snap["health"]["healthy"], true, "{snap}");
     assert!(metrics_of(&app)
         .iter()
@@ -357,7 +344,7 @@ fn registry_health_url_flaps_the_registry_status() {
     assert!(registry_shows(&url, &app, &id, "UP"));
     server.healthy.store(false, Ordering::SeqCst);
     assert!(registry_shows(&url, &app, &id, "DOWN"), "DOWN on 503s");
-    let snap = snapshot(&client);
+    let snap = client.snapshot();
     let failure = snap["health"]["last_failure"].as_str().unwrap_or("");
     assert!(failure.contains("503"), "{snap}");
     server.healthy.store(true, Ordering::SeqCst);

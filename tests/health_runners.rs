@@ -71,17 +71,9 @@ fn install(client: &Client, health: &Arc<Health>) {
 }
 
 fn checks_failed(client: &Client) -> u64 {
-    let mut buf = vec![0u8; 8192];
-    let mut len = 0usize;
-    check(registrar_client_snapshot_json(
-        client.ptr,
-        buf.as_mut_ptr().cast(),
-        buf.len(),
-        &mut len,
-    ))
-    .unwrap();
-    let snap: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
-    snap["health"]["checks"]["failed"].as_u64().unwrap()
+    client.snapshot()["health"]["checks"]["failed"]
+        .as_u64()
+        .unwrap()
 }
 
 #[test]

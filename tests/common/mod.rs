@@ -130,6 +130,19 @@ impl Client {
     pub fn app_name(&self) -> String {
         self.string(registrar_client_app_name)
     }
+    /// The client's JSON state snapshot (`registrar_client_snapshot_json`).
+    pub fn snapshot(&self) -> serde_json::Value {
+        let mut buf = vec![0u8; 8192];
+        let mut len = 0usize;
+        check(registrar_client_snapshot_json(
+            self.ptr,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut len,
+        ))
+        .unwrap();
+        serde_json::from_slice(&buf[..len]).unwrap()
+    }
     fn string(
         &self,
         f: extern "C" fn(
