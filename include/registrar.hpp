@@ -170,18 +170,23 @@ std::uint32_t millis(std::chrono::duration<Rep, Period> duration) {
     return static_cast<std::uint32_t>(ms);
 }
 
-/// Calls a snprintf-style getter (buf, buf_len, out_len) and returns the whole string.
+/// Calls a snprintf-style getter (buf, buf_len, out_len) until the whole string fits and
+/// returns it. The text may grow between the call that sizes it and the one that copies it (the
+/// metrics do all the time: an age changes, a counter gains a digit), so the buffer gets room
+/// to spare; a cut text is never returned.
 template <class Getter>
 std::string read_string(Getter &&get) {
     std::string text(128, '\0');
-    std::size_t len = 0;
-    check(get(text.data(), text.size(), &len));
-    if (len >= text.size()) {
-        text.resize(len + 1);
+    for (int attempt = 0; attempt < 32; ++attempt) {
+        std::size_t len = 0;
         check(get(text.data(), text.size(), &len));
+        if (len < text.size()) {
+            text.resize(len);
+            return text;
+        }
+        text.resize(len + len / 4 + 256);
     }
-    text.resize(len < text.size() ? len : text.size() - 1);
-    return text;
+    throw std::runtime_error("registrar: a text kept growing while being read");
 }
 
 /// Unique ownership of a C handle: the base of every wrapper below. Free is a function

@@ -285,7 +285,8 @@ static rg_string rg_discovery_last_error(const registrar_discovery *d) {
 			return r;
 		}
 		free(buf);
-		cap = need + 1;
+		// The text may grow before the next call (the metrics do all the time): room to spare.
+		cap = need + need / 4 + 256;
 	}
 	r.status = REGISTRAR_ERR_PANIC;
 	return r;
@@ -316,7 +317,8 @@ static rg_string rg_discovery_choose_url(const registrar_discovery *d, int32_t l
 			return r;
 		}
 		free(buf);
-		cap = need + 1;
+		// The text may grow before the next call (the metrics do all the time): room to spare.
+		cap = need + need / 4 + 256;
 	}
 	r.status = REGISTRAR_ERR_PANIC;
 	return r;
@@ -359,7 +361,8 @@ static rg_string rg_get_text(const void *h, int which) {
 			return r;
 		}
 		free(buf);
-		cap = need + 1;
+		// The text may grow before the next call (the metrics do all the time): room to spare.
+		cap = need + need / 4 + 256;
 	}
 	r.status = REGISTRAR_ERR_PANIC;
 	return r;

@@ -288,3 +288,24 @@ def test_abi_mismatch_fails_the_import_clearly(tmp_path):
     assert "LibraryLoadError" in result.stderr
     assert "ABI version 99" in result.stderr and "ABI version 1" in result.stderr
     assert "9.9.9" in result.stderr
+
+
+def test_read_string_never_returns_a_cut_text():
+    """A text that grows between the call that sizes it and the one that copies it (the metrics
+    do all the time) is read whole. Before, the buffer grew to exactly the last size seen and
+    gave up after three tries, returning the text cut (CI saw registrar.metrics() without its
+    final line feed)."""
+    calls = []
+
+    def growing(buf, size, out_len):
+        text = b"x" * (300 + len(calls)) + b"\n"  # one byte longer on every call
+        calls.append(size)
+        out_len._obj.value = len(text)
+        n = min(len(text), size - 1)
+        ctypes.memmove(buf, text, n)
+        buf[n] = b"\0"
+        return 0
+
+    status, text = _native.read_string(growing)
+    assert status == 0
+    assert text.endswith("\n") and len(text) == 300 + len(calls), (len(text), calls)

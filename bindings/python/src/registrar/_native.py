@@ -340,10 +340,12 @@ def last_error_message() -> str:
 
 
 def read_string(function: "Any", *args: "Any") -> "Tuple[int, str]":
-    """Calls an snprintf-style function ``f(*args, buf, buf_len, &out_len)``; grows the buffer
-    once if the text did not fit. Returns (status, text)."""
+    """Calls an snprintf-style function ``f(*args, buf, buf_len, &out_len)`` until the whole
+    text fits; returns (status, text). The text may grow between the call that sizes it and
+    the one that copies it (the metrics do all the time: an age changes, a counter gains a
+    digit), so the buffer gets room to spare; a cut text is never returned."""
     size = 256
-    for _ in range(3):  # the value may grow between two calls; a few tries are plenty
+    for _ in range(32):
         buf = ctypes.create_string_buffer(size)
         out_len = c_size_t(0)
         status = function(*args, buf, size, ctypes.byref(out_len))
@@ -351,5 +353,5 @@ def read_string(function: "Any", *args: "Any") -> "Tuple[int, str]":
             return status, ""
         if out_len.value < size:
             return 0, buf.value.decode("utf-8", "replace")
-        size = out_len.value + 1
-    return 0, buf.value.decode("utf-8", "replace")
+        size = out_len.value + out_len.value // 4 + 256
+    raise RuntimeError(f"registrar: a text kept growing while being read ({size} bytes)")
