@@ -41,6 +41,16 @@ struct Health {
     freed_on: Mutex<Option<ThreadId>>,
 }
 
+impl Health {
+    /// Waits (up to 5 s) until a call of this check is running.
+    fn comes_to_run(&self) -> bool {
+        eventually(Duration::from_secs(5), || {
+            (self.running.load(Ordering::SeqCst) == 1).then_some(())
+        })
+        .is_some()
+    }
+}
+
 unsafe extern "C" fn check_health(user_data: *mut c_void) -> i32 {
     let health = &*(user_data as *const Health);
     health.calls.fetch_add(1, Ordering::SeqCst);
@@ -137,12 +147,7 @@ fn health_checks_share_a_few_threads_and_never_wait_for_each_other() {
     // One client's check hangs: the others' checks go on, none of them waiting for it.
     let (hung_client, hung) = &clients[0];
     hung.hang.store(true, Ordering::SeqCst);
-    assert!(eventually(Duration::from_secs(5), || (hung
-        .running
-        .load(Ordering::SeqCst)
-        == 1)
-        .then_some(()))
-    .is_some());
+    assert!(hung.comes_to_run(), "its check runs");
     let calls_before: Vec<u32> = clients
         .iter()
         .map(|(_, h)| h.calls.load(Ordering::SeqCst))
@@ -181,12 +186,7 @@ fn health_checks_share_a_few_threads_and_never_wait_for_each_other() {
     // Removing a check while it runs waits for that call, then frees its user data here.
     let (slow_client, slow) = &clients[1];
     slow.slow_ms.store(300, Ordering::SeqCst);
-    assert!(eventually(Duration::from_secs(5), || (slow
-        .running
-        .load(Ordering::SeqCst)
-        == 1)
-        .then_some(()))
-    .is_some());
+    assert!(slow.comes_to_run(), "its check runs");
     check(registrar_client_set_health_check(
         slow_client.ptr,
         None,
